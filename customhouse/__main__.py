@@ -1,0 +1,3 @@
+from customhouse.cli import main
+
+main()

@@ -1,0 +1,169 @@
+"""YAML (and JSON) documents with line numbers, bounded against alias bombs.
+
+Findings must point at a line, so documents are composed into PyYAML nodes (C loader, safe
+tags only) and converted to plain Python values while recording where every mapping key and
+sequence item starts. Aliases are shared, not copied, and the *expanded* size of the document
+(what a consumer walking it would visit) is computed before conversion: a "billion laughs"
+file is refused in linear time instead of being expanded. Merge keys (`<<`), common in compose
+files, are applied as YAML 1.1 defines them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from customhouse.errors import InputError
+
+MAX_EXPANDED_NODES = 2_000_000
+Path_ = tuple[str | int, ...]
+
+
+class YamlError(InputError):
+    """A document that cannot be read; `line` is 1-based (0 when unknown)."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass
+class LocatedDoc:
+    """One document: `data` as plain Python, `positions` from key/item path to (line, column)."""
+
+    data: Any
+    index: int  # 0-based position in a multi-document stream
+    start_line: int
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def line(self, path: Path_) -> int:
+        """The line of `path`, or of its nearest located ancestor."""
+        p = tuple(path)
+        while p:
+            pos = self.positions.get(p)
+            if pos is not None:
+                return pos[0]
+            p = p[:-1]
+        return self.start_line
+
+    def column(self, path: Path_) -> int:
+        pos = self.positions.get(tuple(path))
+        return pos[1] if pos else 0
+
+
+def json_path(path: Path_) -> str:
+    out = "$"
+    for p in path:
+        out += (
+            f"[{p}]"
+            if isinstance(p, int)
+            else (f".{p}" if str(p).replace("_", "").replace("-", "").isalnum() else f"[{p!r}]")
+        )
+    return out
+
+
+def _loader() -> type:
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _sizes(node: yaml.Node, memo: dict[int, int], limit: int, stack: set[int]) -> int:
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in stack:  # recursive alias: refuse rather than loop
+        raise YamlError(f"recursive alias at line {node.start_mark.line + 1}", node.start_mark.line + 1)
+    stack.add(key)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            total += _sizes(k, memo, limit, stack) + _sizes(v, memo, limit, stack)
+            if total > limit:
+                break
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            total += _sizes(v, memo, limit, stack)
+            if total > limit:
+                break
+    stack.discard(key)
+    if total > limit:
+        raise YamlError(
+            f"document expands to more than {limit} nodes (alias bomb?) at line {node.start_mark.line + 1}",
+            node.start_mark.line + 1,
+        )
+    memo[key] = total
+    return total
+
+
+class _Converter:
+    def __init__(self) -> None:
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.positions: dict[Path_, tuple[int, int]] = {}
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            return node.value  # an unparsable timestamp or similar: keep the text
+
+    def convert(self, node: yaml.Node, path: Path_) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            out_list = []
+            for i, item in enumerate(node.value):
+                p = (*path, i)
+                self.positions.setdefault(p, (item.start_mark.line + 1, item.start_mark.column + 1))
+                out_list.append(self.convert(item, p))
+            return out_list
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            merges: list[yaml.Node] = []
+            for k, v in node.value:
+                if k.tag == "tag:yaml.org,2002:merge":
+                    merges.extend(v.value if isinstance(v, yaml.SequenceNode) else [v])
+                    continue
+                key = self.scalar(k) if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
+                if isinstance(key, list | dict):
+                    key = str(key)
+                p = (*path, key)
+                self.positions.setdefault(p, (k.start_mark.line + 1, k.start_mark.column + 1))
+                out[key] = self.convert(v, p)
+            for m in merges:  # explicit keys win over merged ones; earlier merges win over later
+                if isinstance(m, yaml.MappingNode):
+                    merged = self.convert(m, path)
+                    if isinstance(merged, dict):
+                        for mk, mv in merged.items():
+                            out.setdefault(mk, mv)
+            return out
+        return None
+
+
+def load_yaml_documents(text: str, where: str, limit: int = MAX_EXPANDED_NODES) -> list[LocatedDoc]:
+    """All documents of a YAML (or JSON) stream; raises YamlError naming `where` and the line."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_loader()))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        raise YamlError(f"{where}:{line}: invalid YAML: {exc.problem or exc}", line) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(f"{where}: invalid YAML: {exc}") from None
+    out = []
+    for i, node in enumerate(nodes):
+        if node is None:
+            continue
+        try:
+            _sizes(node, {}, limit, set())
+        except YamlError as exc:
+            raise YamlError(f"{where}:{exc.line}: {exc.message}", exc.line) from None
+        except RecursionError:
+            raise YamlError(f"{where}: document nests too deeply") from None
+        conv = _Converter()
+        try:
+            data = conv.convert(node, ())
+        except RecursionError:
+            raise YamlError(f"{where}: document nests too deeply") from None
+        out.append(LocatedDoc(data, i, node.start_mark.line + 1, conv.positions))
+    return out

@@ -1,0 +1,180 @@
+"""The one Finding model every scanner reports through (CONVENTIONS.md, "Findings").
+
+A finding is a fact about a target that someone may have to act on: a vulnerable package, a
+leaked secret, a misconfiguration, a runtime event. Scanners fill the common fields and, for
+their kind, one detail record (`vulnerability`, later `secret`, `misconfiguration`); report
+renderers read only this model, so a new scanner needs no new renderer.
+
+The `fingerprint` is stable across runs and machines for the same issue in the same place, so
+it can be put in the ignore file; it never includes timestamps, scores or anything a database
+update can change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+Severity = Literal["critical", "high", "medium", "low", "info", "unknown"]
+Kind = Literal["vulnerability", "secret", "misconfiguration", "runtime"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info", "unknown")
+_RANK: dict[str, int] = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # unknown=0 ... critical=5
+
+
+def severity_rank(s: str) -> int:
+    """Ordering for --severity / --fail-on: unknown < info < low < medium < high < critical."""
+    return _RANK.get(s, 0)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding is: a file in an image layer, a line in a manifest, a k8s resource."""
+
+    path: str = ""
+    line: int = 0
+    column: int = 0
+    end_line: int = 0
+    layer_digest: str = ""  # diff_id of the layer the file came from
+    layer_index: int = -1
+    created_by: str = ""
+    resource_kind: str = ""
+    resource_namespace: str = ""
+    resource_name: str = ""
+    json_path: str = ""
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why a finding does not count: who said so (VEX document, ignore file, inline) and why."""
+
+    source: str  # "vex:<file>", "ignore-file:<file>", "inline", "--skip-check"
+    reason: str
+    status: str = ""  # VEX status (not_affected, fixed, ...) or "ignored"
+    justification: str = ""
+    expires: str = ""
+
+
+@dataclass(frozen=True)
+class CVSS:
+    version: str  # "2.0", "3.0", "3.1", "4.0"
+    vector: str
+    score: float
+    source: str  # "nvd", "ghsa", "debian", "osv:<id>", ...
+
+    @property
+    def severity(self) -> Severity:
+        s = self.score
+        if s == 0:
+            return "info" if self.version != "2.0" else "low"
+        if self.version == "2.0":
+            return "high" if s >= 7 else "medium" if s >= 4 else "low"
+        return "critical" if s >= 9 else "high" if s >= 7 else "medium" if s >= 4 else "low"
+
+
+FixState = Literal["fixed", "not_fixed", "will_not_fix", "end_of_life", "unknown"]
+
+
+@dataclass(frozen=True)
+class VulnerabilityDetail:
+    """The vulnerability-specific part of a finding (kind == "vulnerability")."""
+
+    package_name: str
+    package_version: str
+    package_type: str
+    purl: str
+    fix_state: FixState
+    fixed_version: str = ""
+    aliases: tuple[str, ...] = ()  # every id of the same vulnerability (CVE, GHSA, OSV, DSA, ALPINE ...)
+    advisories: tuple[str, ...] = ()  # advisory records that matched (ids in the database)
+    severity_source: str = ""  # "debian", "alpine", "ghsa", "nvd", "osv", ...
+    cvss: tuple[CVSS, ...] = ()
+    epss: float | None = None
+    epss_percentile: float | None = None
+    kev: bool = False
+    kev_due_date: str = ""
+    kev_ransomware: str = ""
+    risk: float = 0.0
+    source_package: str = ""
+    ecosystem: str = ""  # the advisory ecosystem key that matched ("debian:12", "pypi", ...)
+
+
+@dataclass(frozen=True)
+class MisconfigDetail:
+    """The misconfiguration-specific part of a finding (kind == "misconfiguration")."""
+
+    file_type: str  # dockerfile, compose, docker-daemon, containerd, kubelet, kubernetes, image-config
+    snippet: str = ""  # the offending source text
+    replacement: str = ""  # the mechanical fix, when there is one (text to put instead of `snippet`)
+    check_source: str = "builtin"  # or "rego:<file>" for custom policies
+    description: str = ""
+    extra: tuple[tuple[str, str], ...] = ()  # check-specific facts (e.g. ("pss_check", "privileged"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str  # stable check or advisory id (a CVE when there is one)
+    kind: Kind
+    severity: Severity
+    title: str
+    message: str = ""
+    target: str = ""
+    location: Location = field(default_factory=Location)
+    fix: str = ""
+    references: tuple[str, ...] = ()
+    frameworks: tuple[tuple[str, str], ...] = ()  # (framework, control), e.g. ("CIS Docker", "4.1")
+    suppressed: Suppression | None = None
+    fingerprint: str = ""
+    vulnerability: VulnerabilityDetail | None = None
+    misconfiguration: MisconfigDetail | None = None
+
+    def with_fingerprint(self) -> Finding:
+        return replace(self, fingerprint=fingerprint(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = _asdict(self)
+        return out
+
+
+def fingerprint(f: Finding) -> str:
+    """Stable identity of "this issue in this place": kind, id, location, package."""
+    loc = f.location
+    parts = [
+        f.kind,
+        f.id,
+        f.target if f.kind != "vulnerability" else "",
+        loc.path,
+        str(loc.line),
+        loc.resource_kind,
+        loc.resource_namespace,
+        loc.resource_name,
+        loc.json_path,
+    ]
+    if f.vulnerability is not None:
+        v = f.vulnerability
+        parts += [v.package_type, v.package_name, v.package_version]
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"sha256:{digest[:32]}"
+
+
+def _asdict(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        out = {}
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            out[f.name] = _asdict(v)
+        return out
+    if isinstance(obj, tuple | list):
+        return [_asdict(x) for x in obj]
+    return obj
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Default order: riskiest first, then by id and place, so reports are deterministic."""
+
+    def key(f: Finding) -> tuple[Any, ...]:
+        risk = f.vulnerability.risk if f.vulnerability else 0.0
+        pkg = (f.vulnerability.package_name, f.vulnerability.package_version) if f.vulnerability else ("", "")
+        return (-risk, -severity_rank(f.severity), f.id, pkg, f.location.path, f.location.line)
+
+    return sorted(findings, key=key)

@@ -1,0 +1,1 @@
+"""OCI Distribution API client and the `registry:` image source."""

@@ -1,0 +1,1 @@
+"""Vulnerability database: feeds -> one versioned SQLite file; read with `VulnDB`."""

@@ -1,0 +1,52 @@
+"""The located YAML loader: positions, merge keys, and bounded work on hostile documents."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from customhouse.misconfig.yamlsrc import YamlError, json_path, load_yaml_documents
+
+
+def test_positions_and_multi_documents() -> None:
+    text = "a: 1\nb:\n  c: [x, y]\n  d:\n    - e: 2\n---\nkind: Pod\nspec:\n  containers:\n  - name: x\n"
+    docs = load_yaml_documents(text, "f.yaml")
+    assert [d.index for d in docs] == [0, 1]
+    first, second = docs
+    assert first.data == {"a": 1, "b": {"c": ["x", "y"], "d": [{"e": 2}]}}
+    assert first.line(("b", "d", 0, "e")) == 5
+    assert first.line(("b", "c", 1)) == 3
+    assert first.line(("b", "missing", "deeper")) == 2  # nearest located ancestor
+    assert second.start_line == 7 and second.line(("spec", "containers", 0, "name")) == 10
+    assert json_path(("spec", "containers", 0, "name")) == "$.spec.containers[0].name"
+
+
+def test_merge_keys_explicit_keys_win() -> None:
+    text = "x: &base\n  image: nginx\n  user: root\nweb:\n  <<: *base\n  user: app\n"
+    (doc,) = load_yaml_documents(text, "compose.yml")
+    assert doc.data["web"] == {"image": "nginx", "user": "app"}
+
+
+def test_invalid_yaml_names_file_and_line() -> None:
+    with pytest.raises(YamlError) as exc:
+        load_yaml_documents("a: 1\nb: [1, 2\nc: 3\n", "bad.yaml")
+    assert exc.value.message.startswith("bad.yaml:") and exc.value.line in (2, 3, 4)
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[i]
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    t = time.perf_counter()
+    with pytest.raises(YamlError, match="alias bomb"):
+        load_yaml_documents("\n".join(lines) + "\n", "bomb.yaml")
+    assert time.perf_counter() - t < 5  # linear in the text, not in the expansion (9**9 nodes)
+
+
+def test_recursive_alias_and_deep_nesting() -> None:
+    with pytest.raises(YamlError):
+        load_yaml_documents("a: &a [*a]\n", "loop.yaml")
+    with pytest.raises(YamlError):
+        load_yaml_documents("[" * 5000 + "]" * 5000 + "\n", "deep.yaml")

@@ -1,0 +1,103 @@
+"""The findings JSON: its documented shape, suppression bookkeeping and stability."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from customhouse.report.findings import SEVERITIES
+from customhouse.report.findings_json import render_json
+from tests.conftest import ROOT
+from tests.reports import samples
+
+
+def doc(**kw: Any) -> dict[str, Any]:
+    d: dict[str, Any] = json.loads(render_json(samples.report(**kw)))
+    return d
+
+
+def _paths(x: Any, prefix: str = "") -> set[str]:
+    """`findings[].vulnerability.cvss[].score`-style paths of every leaf and list (objects are
+    documented through their fields)."""
+    out = {prefix} if prefix and not isinstance(x, dict) else set()
+    if isinstance(x, dict):
+        for k, v in x.items():
+            out |= _paths(v, f"{prefix}.{k}" if prefix else k)
+    elif isinstance(x, list):
+        for v in x:
+            out |= _paths(v, prefix + "[]")
+    return out
+
+
+def test_every_field_is_documented() -> None:
+    """docs/report-formats.md names every path the JSON has (maps keyed by data excepted)."""
+    text = (ROOT / "docs" / "report-formats.md").read_text()
+    documented = set(re.findall(r"`([a-z_\[\].]+)`", text))
+    dynamic = ("summary.by_severity.", "summary.suppressed_by_severity.", "summary.suppressed_by_source.", "db.")
+    paths = _paths(doc(generated_at="2024-01-01T00:00:00Z"))
+    paths = {p for p in paths if not p.startswith(dynamic) and not p.startswith("inventory.layers[].")}
+    paths = {p.removesuffix("[]") for p in paths}
+    missing = sorted(p for p in paths if p not in documented and p.split(".")[0] not in ("target", "os"))
+    assert missing == []
+
+
+def test_shape_and_summary() -> None:
+    d = doc()
+    assert d["schema_version"] == "1.0"
+    assert list(d) == [
+        "schema_version",
+        "tool",
+        "target",
+        "os",
+        "db",
+        "inventory",
+        "summary",
+        "findings",
+        "warnings",
+    ]
+    assert d["summary"]["total"] == sum(d["summary"]["by_severity"].values()) == 7
+    assert list(d["summary"]["by_severity"]) == list(SEVERITIES)
+    assert d["summary"]["suppressed"] == 1
+    assert d["inventory"]["package_count"] == len(samples.inventory().packages)
+    assert d["db"]["built_at"] == "2024-06-01T00:00:00Z"
+
+
+def test_suppressed_findings_stay_with_their_suppression() -> None:
+    by_id = {f["id"]: f for f in doc()["findings"]}
+    sup = by_id["CVE-2024-5535"]["suppressed"]
+    assert sup == {
+        "source": "ignore-file:.customhouseignore.yaml",
+        "reason": "NPN/ALPN callbacks not used by our services",
+        "status": "ignored",
+        "justification": "",
+        "expires": "2099-01-01",
+    }
+    assert by_id["CVE-2021-44228"]["suppressed"] is None
+
+
+def test_findings_in_risk_order_with_every_field() -> None:
+    findings = doc()["findings"]
+    assert [f["id"] for f in findings[:3]] == ["CVE-2021-44228", "CVE-2021-45046", "CVE-2023-44487"]
+    log4shell = findings[0]
+    assert log4shell["fingerprint"] == samples.LOG4SHELL.fingerprint
+    v = log4shell["vulnerability"]
+    assert v["aliases"] == ["GHSA-jfh8-c2jp-5v3q"]
+    assert v["cvss"][0] == {
+        "version": "3.1",
+        "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",
+        "score": 10.0,
+        "source": "nvd",
+    }
+    assert v["kev"] is True and v["epss"] == 0.97565
+    iconv = next(f for f in findings if f["id"] == "CVE-2024-2961")
+    assert iconv["frameworks"] == [{"framework": "CWE", "control": "CWE-787"}]
+    secret = next(f for f in findings if f["kind"] == "secret")
+    assert secret["vulnerability"] is None and secret["location"]["line"] == 3
+
+
+def test_one_finding_per_line() -> None:
+    text = render_json(samples.report())
+    lines = [ln for ln in text.splitlines() if ln.lstrip().startswith('{"id": ')]
+    assert len(lines) == len(samples.ALL)
+    assert text.endswith("}\n")
