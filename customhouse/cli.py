@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_db_commands(sub)
     add_config_commands(sub)
+    from customhouse.misconfig.k8s.cli import add_k8s_commands
+
+    add_k8s_commands(sub)
 
     p = command("cache", lambda a: EXIT_USAGE, "inspect or clear the layer cache")
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True, parser_class=_Parser)

@@ -686,6 +686,36 @@ def _go_error_line(message: str, lines: list[str]) -> int:
     return 1 if lines else 0
 
 
+def _first_failing_line(message: str, lines: list[str], escape: str) -> int:
+    """The line a line-less parser error belongs to (`ENV must have two arguments`).
+
+    The Go parser names no line for errors found while splitting an instruction's arguments, so
+    the shortest prefix of the file that fails with the same message is searched for; only
+    files that are already broken pay for the few extra parses.
+    """
+    import dockerfile
+
+    def fails(k: int) -> bool:
+        try:
+            dockerfile.parse_string("\n".join(lines[:k]))
+        except Exception as exc:
+            return str(exc) == message
+        return False
+
+    lo, hi = 1, len(lines)
+    if not lines or not fails(hi):
+        return 1 if lines else 0
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fails(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    while lo > 1 and lines[lo - 2].rstrip().endswith(escape):  # back to the instruction's first line
+        lo -= 1
+    return lo
+
+
 def _parse_flags(raw: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
     out: list[tuple[str, str | None]] = []
     for f in raw:
@@ -1014,6 +1044,22 @@ class _Builder:
         text, smap = text_map
         return RunScript(shell.parse_script(text), "shell", smap)
 
+    def _heredoc_map(self, h: Heredoc) -> SourceMap:
+        """Body offsets -> file positions; `<<-` bodies lost their leading tabs, so each line's
+        column starts after the tabs that were stripped from it."""
+        if not h.chomp:
+            return _lines_map(h.line, h.content)
+        offs, lns, cols = [], [], []
+        pos = 0
+        for k, part in enumerate(h.content.split("\n")):
+            n = h.line + k
+            raw = self.lines[n - 1] if 0 < n <= len(self.lines) else ""
+            offs.append(pos)
+            lns.append(n)
+            cols.append(1 + len(raw) - len(raw.lstrip("\t")))
+            pos += len(part) + 1
+        return SourceMap(tuple(offs), tuple(lns), tuple(cols))
+
     def _run_scripts(self, ins: Instruction) -> tuple[RunScript, ...]:
         if ins.json or not ins.heredocs:
             return (self._exec_or_shell(ins, self._shell_text(ins), None),)
@@ -1027,8 +1073,8 @@ class _Builder:
                 interp = body.split("\n", 1)[0][2:].strip().split()
                 prog = (interp[-1] if interp and interp[0].endswith("/env") else (interp or [""])[0]).rsplit("/", 1)[-1]
                 if prog not in shell.SHELLS:
-                    return (RunScript(shell.opaque(body), "heredoc", _lines_map(first.line, body), first),)
-            return (RunScript(shell.parse_script(body), "heredoc", _lines_map(first.line, body), first),)
+                    return (RunScript(shell.opaque(body), "heredoc", self._heredoc_map(first), first),)
+            return (RunScript(shell.parse_script(body), "heredoc", self._heredoc_map(first), first),)
         # the shell reads the whole text, heredoc bodies included (`cat <<EOF > file`)
         body_first = ins.heredocs[0].line
         tail = "\n".join(self.lines[body_first - 1 : ins.end_line])
@@ -1051,9 +1097,7 @@ class _Builder:
             for op, target in c.redirects:
                 if op in ("<<", "<<-") and target.strip("'\"") in hs:
                     h = hs[target.strip("'\"")]
-                    scripts.append(
-                        RunScript(shell.parse_script(h.content), "heredoc", _lines_map(h.line, h.content), h)
-                    )
+                    scripts.append(RunScript(shell.parse_script(h.content), "heredoc", self._heredoc_map(h), h))
         return tuple(scripts)
 
 
@@ -1076,7 +1120,10 @@ def parse(text: str, path: str) -> DockerfileModel:
         cmds = dockerfile.parse_string(body)
     except Exception as exc:  # GoParseError and friends: the Go parser's reason, one line
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise _fail(path, _go_error_line(reason, lines), reason) from None
+        line = _go_error_line(reason, lines)
+        if line <= 1 and not re.search(r"line \d+|heredoc", reason):
+            line = _first_failing_line(str(exc), lines, _directives(lines).get("escape", "\\") or "\\")
+        raise _fail(path, line, reason) from None
     if not cmds:
         raise _fail(path, 0, "no instructions (empty, or only comments)")
     return _Builder(body, path).build(tuple(cmds))

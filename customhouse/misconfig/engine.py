@@ -11,7 +11,9 @@ image configurations and (later) Kubernetes manifests all go through this one pa
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,18 @@ from typing import Any
 from customhouse.report.findings import Severity
 
 FileType = str  # "dockerfile", "compose", "docker-daemon", "containerd", "kubelet", "kubernetes", "image-config"
+
+# Every file type, in the order documentation lists them, with the name people call it by.
+FILE_TYPES: dict[FileType, str] = {
+    "dockerfile": "Dockerfiles",
+    "compose": "Compose files",
+    "docker-daemon": "Docker daemon configuration (daemon.json)",
+    "containerd": "containerd configuration (config.toml)",
+    "kubelet": "Kubelet configuration (KubeletConfiguration)",
+    "kubernetes": "Kubernetes manifests",
+    "kubernetes-tree": "Kubernetes manifests, the tree as a whole (NetworkPolicy reachability)",
+    "image-config": "Image configuration (image --scanners misconfig)",
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,9 @@ class CheckMeta:
     references: tuple[str, ...] = ()
     frameworks: Framework = field(default_factory=Framework)
     enabled_by_default: bool = True
+    # `Options` fields (or `extra` keys) the check reads, when its code does not show it plainly
+    # (see `options_used`, which also finds the ones it reads itself).
+    options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,15 +121,78 @@ class Document:
         return "\n".join(self.lines[line - 1 : end])
 
 
+DEFAULT_ADMIN_PORTS = frozenset({22, 23, 2375, 2376, 3389, 5900, 5985, 5986, 6443, 10250})
+
+
 @dataclass(frozen=True)
 class Options:
-    """Settings checks may consult; all have CLI flags (docs/checks.md)."""
+    """Settings checks may consult; each is described in `OPTIONS` (and so in docs/checks.md)."""
 
     registry_allowlist: tuple[str, ...] = ()  # empty: the registry check is off
-    admin_ports: frozenset[int] = frozenset({22, 23, 2375, 2376, 3389, 5900, 5985, 5986, 6443, 10250})
+    admin_ports: frozenset[int] = DEFAULT_ADMIN_PORTS
     pin_packages: bool = True  # the "unpinned package versions" checks
     tree_files: frozenset[str] = frozenset()  # every file of the scanned tree (e.g. to see .dockerignore)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """What one option means, for `checks show` and docs/checks.md."""
+
+    name: str  # an `Options` field, or a key of `Options.extra`
+    flag: str  # the command-line flag that sets it; "" when only the library API can
+    default: str
+    description: str
+    internal: bool = False  # set by the scanner itself, not by the user: not documented as an option
+
+
+OPTIONS: tuple[OptionInfo, ...] = (
+    OptionInfo(
+        "admin_ports",
+        "--admin-ports PORT[,PORT...]",
+        ", ".join(str(p) for p in sorted(DEFAULT_ADMIN_PORTS)),
+        "ports that count as remote administration (SSH, Telnet, Docker API, RDP, VNC, WinRM, Kubernetes API, kubelet)",
+    ),
+    OptionInfo(
+        "registry_allowlist",
+        "--registry-allowlist REG[,REG...]",
+        "empty (the check is off)",
+        "registries base images may come from",
+    ),
+    OptionInfo(
+        "pin_packages", "--no-pin-check", "checked", "whether package installs without a pinned version are reported"
+    ),
+    OptionInfo(
+        "max_image_age_days",
+        "--max-image-age DAYS",
+        "365",
+        "how old (by its `created` date) an image may be before it is reported",
+    ),
+    OptionInfo(
+        "wasted_bytes_min",
+        "",
+        "1048576 (1 MiB)",
+        "the smallest size of a file added in one layer and removed in a later one that is reported",
+    ),
+    OptionInfo("now", "", "today", "the reference date for age checks (reproducible reports and tests)"),
+    OptionInfo(
+        "pss_level",
+        "--pss-level LEVEL",
+        "restricted",
+        "the Pod Security Standards level manifests are held to (privileged, baseline, restricted)",
+    ),
+    OptionInfo(
+        "pss_version",
+        "--pss-version v1.N|latest",
+        "latest",
+        "the Pod Security Standards version evaluated (`v1.N` or latest)",
+    ),
+    OptionInfo("rbac_max_depth", "", "8", "the most steps an RBAC escalation path is followed for"),
+    OptionInfo("tree_files", "", "", "the files of the scanned tree", internal=True),
+)
+_OPTION_NAMES = {o.name for o in OPTIONS}
+_FIELD_USE = re.compile(r"\.(registry_allowlist|admin_ports|pin_packages|tree_files)\b")
+_EXTRA_USE = re.compile(r"\bextra\s*(?:\.get\(\s*|\[\s*)[\"'](\w+)[\"']")
 
 
 CheckFn = Callable[[Document, Options], Iterable[Violation]]
@@ -139,6 +219,7 @@ def check(
     references: Iterable[str] = (),
     frameworks: Framework | None = None,
     enabled_by_default: bool = True,
+    options: Iterable[str] = (),
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a check function with its metadata."""
 
@@ -156,6 +237,7 @@ def check(
             tuple(references),
             frameworks or Framework(),
             enabled_by_default,
+            tuple(options),
         )
         _CHECKS[id] = Check(meta, fn)
         return fn
@@ -191,3 +273,43 @@ def checks_for(file_type: FileType, skip: Iterable[str] = (), include_disabled: 
         wanted = c.meta.enabled_by_default or c.meta.id in extra
         if wanted and file_type in c.meta.file_types and c.meta.id not in skip_set:
             yield c
+
+
+def get_check_ci(check_id: str) -> Check | None:
+    """`get_check`, but `ch-dc-001` names CH-DC-001 too (ids are compared case-insensitively)."""
+    return get_check(check_id) or get_check(check_id.upper())
+
+
+def _code_names(code: Any) -> Iterator[str]:
+    yield from code.co_names
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            yield from _code_names(const)
+
+
+def _module_sources(fn: Callable[..., Any]) -> Iterator[str]:
+    """The source of `fn` and of the functions of its own module it calls, transitively."""
+    module = getattr(fn, "__module__", None)
+    seen: set[int] = set()
+    todo: list[Any] = [fn]
+    while todo:
+        f = inspect.unwrap(todo.pop())
+        if id(f) in seen or not inspect.isfunction(f) or f.__module__ != module:
+            continue
+        seen.add(id(f))
+        try:
+            yield inspect.getsource(f)
+        except (OSError, TypeError):
+            continue
+        todo.extend(f.__globals__.get(n) for n in set(_code_names(f.__code__)))
+
+
+def options_used(c: Check) -> tuple[str, ...]:
+    """The options a check consults: those it declares plus those its code (and the helpers in
+    its module it calls) reads from `Options`, in the order of `OPTIONS`."""
+    names = set(c.meta.options)
+    for src in _module_sources(c.run):
+        names.update(_FIELD_USE.findall(src))
+        names.update(_EXTRA_USE.findall(src))
+    known = [o.name for o in OPTIONS if o.name in names]
+    return (*known, *sorted(names - _OPTION_NAMES))

@@ -3,8 +3,10 @@
 Bad files never stop a scan: an unparsable Dockerfile, invalid YAML, an alias bomb, an
 oversized or binary file is reported as a warning naming the file (and line) and the rest of
 the tree is scanned. Suppression happens here, once for every file type: inline
-`# customhouse:ignore=ID[,ID...] reason` comments on or above the offending line, `--skip-check`,
-and the shared ignore file (applied by the caller with the other scanners' findings).
+`# customhouse:ignore=ID[,ID...] reason` comments on the offending line or in the comment lines
+right above it (above the whole instruction, for a Dockerfile), `--skip-check`, and the shared
+ignore file (applied by the caller with the other scanners' findings). docs/suppression.md
+describes the rules.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from customhouse.report.findings import Finding, Location, MisconfigDetail, Supp
 
 MAX_FILE_BYTES = 10 << 20
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".tox", ".venv", ".mypy_cache"})
-_INLINE = re.compile(r"customhouse:ignore=([A-Za-z0-9_,.\-]+)\s*(.*)")
+_INLINE = re.compile(r"#.*?\bcustomhouse:ignore=([A-Za-z0-9_,.\-]+)(.*)")
 
 _DOCKERFILE_NAMES = ("Dockerfile", "Containerfile", "dockerfile", "containerfile")
 _COMPOSE = re.compile(r"^(docker-)?compose([.\-][\w.\-]+)?\.ya?ml$|\.compose\.ya?ml$")
@@ -51,9 +53,11 @@ def detect_by_name(name: str) -> FileType | None:
 def detect_by_content(kind: str, head: str) -> FileType | None:
     if kind == "toml?":
         return "containerd" if ("containerd" in head or "[plugins" in head) else None
-    if re.search(r"(?m)^\s*\"?kind\"?\s*:\s*\"?KubeletConfiguration\b", head):
+    # YAML keys start a line; JSON keys may share one line (`{"apiVersion": "v1", "kind": ...}`).
+    key = r"(?:(?m:^)\s*{k}\s*:|\"{k}\"\s*:)"
+    if re.search(key.format(k="kind") + r"\s*\"?KubeletConfiguration\b", head):
         return "kubelet"
-    if re.search(r"(?m)^\s*\"?apiVersion\"?\s*:", head) and re.search(r"(?m)^\s*\"?kind\"?\s*:", head):
+    if re.search(key.format(k="apiVersion"), head) and re.search(key.format(k="kind"), head):
         return "kubernetes"
     return None
 
@@ -83,23 +87,62 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)
     scanned: dict[str, int] = field(default_factory=dict)  # file type -> files
     skipped: int = 0
+    # document path -> (id, title) of every check (and custom policy) that ran on it, so reports
+    # can show the checks a file passed (ScanReport.evaluated_checks)
+    evaluated: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    check_severity: dict[str, str] = field(default_factory=dict)  # id -> severity of every check that ran
+    documents: list[Document] = field(default_factory=list)  # parsed files, when asked for (keep_documents)
 
 
 def parse_document(text: str, path: str, file_type: FileType) -> Document:
     return Document(path=path, file_type=file_type, text=text, data=_parser(file_type)(text, path))
 
 
+def _is_comment(text: str) -> bool:
+    return text.lstrip().startswith("#")
+
+
+def _inline_lines(doc: Document, line: int) -> list[int]:
+    """The lines whose `customhouse:ignore=` comments apply to a finding at `line`.
+
+    The line itself, then the block of comment-only lines right above it; in a Dockerfile the
+    block above the instruction (continuation lines ending in a backslash are climbed, and
+    comment lines inside the instruction count too). A finding about the whole file (line 0)
+    takes the comments at the top of the file, before its first line of content.
+    """
+    lines = doc.lines
+    if line <= 0:
+        out = []
+        for i, text in enumerate(lines, 1):
+            if _is_comment(text):
+                out.append(i)
+            elif text.strip():
+                break
+        return out
+    if line > len(lines):
+        return []
+    out = [line]
+    n = line - 1
+    while n >= 1:
+        text = lines[n - 1]
+        if _is_comment(text):
+            out.append(n)
+        elif not (doc.file_type == "dockerfile" and text.rstrip().endswith("\\")):
+            break
+        n -= 1
+    return out
+
+
 def _inline_suppression(doc: Document, line: int, check_id: str) -> Suppression | None:
-    """`customhouse:ignore=ID reason` in a comment on the line itself or the line above."""
-    for n in (line, line - 1):
-        if n <= 0 or n > len(doc.lines):
-            continue
-        text = doc.lines[n - 1]
-        if "customhouse:ignore=" not in text:
-            continue
-        m = _INLINE.search(text)
-        if m and (check_id in m.group(1).split(",") or "all" in m.group(1).split(",")):
-            return Suppression(source="inline", reason=m.group(2).strip() or "inline ignore", status="ignored")
+    """`# customhouse:ignore=ID[,ID...] reason` applying to a finding of `check_id` at `line`."""
+    if "customhouse:ignore=" not in doc.text:
+        return None
+    want = check_id.upper()
+    for n in _inline_lines(doc, line):
+        m = _INLINE.search(doc.lines[n - 1])
+        if m and want in (x.strip().upper() for x in m.group(1).split(",")):
+            reason = m.group(2).strip() or "no reason given"
+            return Suppression(source="inline", reason=reason, status="ignored")
     return None
 
 
@@ -129,7 +172,7 @@ def to_finding(doc: Document, check: Check, v: Violation, target: str = "", sour
         fix=v.fix or meta.remediation,
         references=meta.references,
         frameworks=meta.frameworks.pairs(),
-        suppressed=_inline_suppression(doc, v.line, meta.id) if v.line else None,
+        suppressed=_inline_suppression(doc, v.line, meta.id),
         misconfiguration=MisconfigDetail(
             file_type=doc.file_type,
             snippet=snippet[:2000],
@@ -143,50 +186,77 @@ def to_finding(doc: Document, check: Check, v: Violation, target: str = "", sour
     return f
 
 
-def run_checks(doc: Document, options: Options, skip: Iterable[str] = (), target: str = "") -> list[Finding]:
+def run_checks(
+    doc: Document, options: Options, skip: Iterable[str] = (), target: str = "", enable: Iterable[str] = ()
+) -> list[Finding]:
+    """Every check for the document's file type (minus `skip`, plus the off-by-default `enable`)."""
     out = []
-    for c in checks_for(doc.file_type, skip):
+    for c in checks_for(doc.file_type, skip, enable):
         for v in c.run(doc, options):
             out.append(to_finding(doc, c, v, target))
     return out
 
 
-def iter_files(root: Path) -> Iterable[tuple[Path, str]]:
-    """(absolute path, path relative to root) of regular files, never following symlinks."""
+def excluded(rel: str, patterns: Iterable[str]) -> bool:
+    """Whether `rel` (a path relative to the scanned root) or a directory it is in matches one
+    of the `--exclude` globs: a pattern without `/` matches a file or directory name at any
+    depth (`node_modules`, `*.test.yaml`), one with `/` the path from the root
+    (`deploy/legacy`, `charts/*/tests`); `*` matches across `/`; a trailing `/` is ignored."""
+    parts = rel.split("/")
+    for raw in patterns:
+        pat = raw.strip().strip("/")
+        while pat.startswith("./"):
+            pat = pat[2:]
+        if not pat:
+            continue
+        if "/" in pat:
+            if any(fnmatch.fnmatchcase("/".join(parts[:i]), pat) for i in range(1, len(parts) + 1)):
+                return True
+        elif any(fnmatch.fnmatchcase(part, pat) for part in parts):
+            return True
+    return False
+
+
+def iter_files(root: Path, exclude: Iterable[str] = ()) -> Iterable[tuple[Path, str]]:
+    """(absolute path, path relative to root) of regular files, never following symlinks;
+    excluded directories are not entered."""
+    excl = tuple(exclude)
     if root.is_file():
         yield root, root.name
         return
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        here = Path(dirpath)
+        rel_dir = "" if here == root else str(here.relative_to(root))
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in SKIP_DIRS and not (excl and excluded(f"{rel_dir}/{d}" if rel_dir else d, excl))
+        )
         for name in sorted(filenames):
-            full = Path(dirpath) / name
+            full = here / name
             yield full, str(full.relative_to(root))
 
 
-def scan_tree(
+def iter_documents(
     root: Path,
-    options: Options | None = None,
-    skip: Iterable[str] = (),
-    policies: Any = None,
+    result: ScanResult,
     max_file_bytes: int = MAX_FILE_BYTES,
     exclude: Iterable[str] = (),
-) -> ScanResult:
+    file_types: Iterable[FileType] = (),
+    files: list[tuple[Path, str]] | None = None,
+) -> Iterator[Document]:
+    """Every recognised, readable file under `root` as a parsed Document (only `file_types`, when
+    given). Files that cannot be scanned (too big, binary, unparsable) become one warning each in
+    `result` and are skipped, so one bad file never stops a tree."""
     if not root.exists():
         raise InputError(f"{root}: no such file or directory")
-    files = list(iter_files(root))
-    opts = options or Options()
-    if not opts.tree_files:
-        from dataclasses import replace
-
-        opts = replace(opts, tree_files=frozenset(rel for _, rel in files))
-    skip = tuple(skip)
     excl = tuple(exclude)
-    result = ScanResult()
-    for full, rel in files:
-        if excl and any(fnmatch.fnmatch(rel, pat) for pat in excl):
+    wanted = frozenset(file_types)
+    for full, rel in files if files is not None else iter_files(root, excl):
+        if excl and excluded(rel, excl):
             continue
         kind = detect_by_name(rel)
-        if kind is None:
+        if kind is None or (wanted and kind not in wanted and kind not in ("yaml?", "toml?")):
             continue
         try:
             st = full.lstat()
@@ -200,7 +270,7 @@ def scan_tree(
             if kind in ("yaml?", "toml?"):  # only report files we would have scanned
                 with open(full, "rb") as fh:
                     kind = detect_by_content(kind, fh.read(65536).decode("utf-8", "replace")) or ""
-            if kind:
+            if kind and (not wanted or kind in wanted):
                 result.warnings.append(f"{rel}: skipped, {st.st_size} bytes is over the {max_file_bytes}-byte limit")
                 result.skipped += 1
             continue
@@ -221,6 +291,8 @@ def scan_tree(
             if detected is None:
                 continue
             kind = detected
+        if wanted and kind not in wanted:
+            continue
         ft: FileType = kind
         try:
             doc = parse_document(text, rel, ft)
@@ -229,7 +301,81 @@ def scan_tree(
             result.skipped += 1
             continue
         result.scanned[ft] = result.scanned.get(ft, 0) + 1
-        result.findings.extend(run_checks(doc, opts, skip, target=str(root)))
+        yield doc
+
+
+def run_tree_checks(
+    docs: list[Document],
+    root: str,
+    options: Options,
+    skip: Iterable[str] = (),
+    enable: Iterable[str] = (),
+) -> tuple[list[Finding], list[tuple[str, str, str]]]:
+    """The checks that need every Kubernetes manifest at once (RBAC, NetworkPolicy, coverage).
+
+    They see one `kubernetes-tree` document; each finding is attributed to the manifest its
+    Violation names, so inline `customhouse:ignore` comments in that file apply to it.
+    Returns the findings and (id, title, severity) of every check that ran."""
+    from customhouse.misconfig.k8s.objects import tree_document
+
+    tree = tree_document(root, docs)
+    by_path = {d.path: d for d in docs}
+    findings: list[Finding] = []
+    ran: list[tuple[str, str, str]] = []
+    for c in checks_for("kubernetes-tree", skip, enable):
+        ran.append((c.meta.id, c.meta.title, c.meta.severity))
+        for v in c.run(tree, options):
+            findings.append(to_finding(by_path.get(v.path, tree), c, v, root))
+    return findings, ran
+
+
+def scan_tree(
+    root: Path,
+    options: Options | None = None,
+    skip: Iterable[str] = (),
+    policies: Any = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    exclude: Iterable[str] = (),
+    enable: Iterable[str] = (),
+    file_types: Iterable[FileType] = (),
+    keep_documents: bool = False,
+) -> ScanResult:
+    """Scan every file under `root` whose type is recognised (docs/checks.md lists the types).
+
+    `skip` and `enable` are check ids to leave out and off-by-default checks to run; `exclude`
+    are `--exclude` globs (see `excluded`); `policies` is a loaded Rego `PolicySet` or None;
+    `file_types` limits the scan (e.g. `customhouse k8s` scans only manifests). Kubernetes
+    manifests are also checked together, once per tree (`run_tree_checks`).
+    """
+    if not root.exists():
+        raise InputError(f"{root}: no such file or directory")
+    excl = tuple(exclude)
+    files = list(iter_files(root, excl))
+    opts = options or Options()
+    if not opts.tree_files:
+        from dataclasses import replace
+
+        opts = replace(opts, tree_files=frozenset(rel for _, rel in files))
+    skip, enable = tuple(skip), tuple(enable)
+    result = ScanResult()
+    k8s_docs: list[Document] = []
+    for doc in iter_documents(root, result, max_file_bytes, excl, file_types, files):
+        ft = doc.file_type
+        if ft == "kubernetes":
+            k8s_docs.append(doc)
+        if keep_documents:
+            result.documents.append(doc)
+        ran = [c.meta for c in checks_for(ft, skip, enable)]
+        result.findings.extend(run_checks(doc, opts, skip, target=str(root), enable=enable))
         if policies is not None:
+            ran += [c.meta for c in policies.checks() if ft in c.meta.file_types and c.meta.id not in skip]
             result.findings.extend(policies.evaluate(doc, opts, skip, target=str(root)))
+        result.evaluated[doc.path] = [(m.id, m.title) for m in ran]
+        result.check_severity.update((m.id, m.severity) for m in ran)
+    if k8s_docs:
+        found, tree_ran = run_tree_checks(k8s_docs, str(root), opts, skip, enable)
+        result.findings.extend(found)
+        for d in k8s_docs:
+            result.evaluated[d.path] = result.evaluated.get(d.path, []) + [(i, t) for i, t, _ in tree_ran]
+        result.check_severity.update((i, sev) for i, _, sev in tree_ran)
     return result

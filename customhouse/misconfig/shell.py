@@ -9,9 +9,9 @@ commands nested in them (`$(...)`, `<(...)`, `sh -c '...'`, `eval`), which are l
 a link to the command that holds them.
 
 bashlex does not implement all of bash (arithmetic `$((...))`, `case`, `[[ ]]`, arrays,
-`time`), and RUN scripts are sometimes not bash at all. When it gives up, a conservative
-tokenizer built on `shlex` splits words and operators and recovers the same structure well
-enough for the checks; neither path ever raises. Results are cached by script text because the
+`time`), and RUN scripts are sometimes not bash at all. When it gives up, a small POSIX lexer
+(quotes, escapes, substitutions, comments) splits words and operators and recovers the same
+structure well enough for the checks; neither path ever raises. Results are cached by script text because the
 same RUN lines recur across the Dockerfiles of one repository.
 
 Package-manager invocations (apt-get, apk, yum/dnf, zypper, pip, npm, gem ...) are decoded here
@@ -21,9 +21,7 @@ package words, so every check reads the same interpretation of the command line.
 
 from __future__ import annotations
 
-import io
 import re
-import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -515,54 +513,163 @@ def _blank_heredocs(text: str) -> str:
     return "\n".join(out)
 
 
-def _split_ops(tok: str) -> list[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(tok):
-        for op in _OPERATORS:
-            if tok.startswith(op, i):
-                out.append(op)
-                i += len(op)
-                break
+_OP_CHARS = "();<>|&\n"
+_LONG_OPS = ("<<<", "<<-", "&&", "||", ";;", ">>", "<<", "|&", ">&", "<&", "&>", ">|")
+_ARRAY_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\+?=$")
+
+# (text with quotes removed, start, end, is operator, command substitutions in the word as (via, script))
+_Token = tuple[str, int, int, bool, tuple[tuple[str, str], ...]]
+
+
+def _skip_quoted(s: str, i: int) -> int:
+    """Index after the quoted string or escape starting at `i` (`'...'`, `"..."`, `\\x`)."""
+    ch = s[i]
+    if ch == "\\":
+        return i + 2
+    if ch == "'":
+        j = s.find("'", i + 1)
+        return len(s) if j < 0 else j + 1
+    j = i + 1
+    while j < len(s) and s[j] != '"':
+        j += 2 if s[j] == "\\" else 1
+    return min(j + 1, len(s))
+
+
+def _skip_group(s: str, i: int, opening: str, closing: str) -> int:
+    """Index after the `closing` that balances the `opening` at `i`, quotes respected."""
+    depth = 0
+    j = i
+    while j < len(s):
+        ch = s[j]
+        if ch in "'\"\\":
+            j = _skip_quoted(s, j)
+            continue
+        if ch == opening:
+            depth += 1
+        elif ch == closing:
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        j += 1
+    return len(s)
+
+
+def _dollar(s: str, i: int, buf: list[str], subs: list[tuple[str, str]]) -> int:
+    """`$(...)`, `$((...))`, `${...}` at `i`: kept verbatim in the word, substitutions recorded."""
+    nxt = s[i + 1] if i + 1 < len(s) else ""
+    if nxt == "(":
+        j = _skip_group(s, i + 1, "(", ")")
+        raw = s[i:j]
+        buf.append(raw)
+        if not raw.startswith("$(("):
+            subs.append(("$()", raw[2:-1] if raw.endswith(")") else raw[2:]))
+        return j
+    if nxt == "{":
+        j = _skip_group(s, i + 1, "{", "}")
+        buf.append(s[i:j])
+        return j
+    buf.append("$")
+    return i + 1
+
+
+def _backquote(s: str, i: int, buf: list[str], subs: list[tuple[str, str]]) -> int:
+    j = i + 1
+    while j < len(s) and s[j] != "`":
+        j += 2 if s[j] == "\\" else 1
+    buf.append(s[i : j + 1])
+    subs.append(("$()", s[i + 1 : j]))
+    return min(j + 1, len(s))
+
+
+def _double_quoted(s: str, i: int, buf: list[str], subs: list[tuple[str, str]]) -> int:
+    """The body of `"..."` from `i` (after the quote) into `buf`; index after the closing quote."""
+    n = len(s)
+    while i < n:
+        ch = s[i]
+        if ch == '"':
+            return i + 1
+        if ch == "\\" and i + 1 < n:
+            nxt = s[i + 1]
+            buf.append(nxt if nxt in '$`"\\\n' else ch + nxt)
+            i += 2
+        elif ch == "$":
+            i = _dollar(s, i, buf, subs)
+        elif ch == "`":
+            i = _backquote(s, i, buf, subs)
         else:
-            out.append(tok[i])
+            buf.append(ch)
             i += 1
-    return out
+    return n
 
 
-def _tokens(text: str) -> list[tuple[str, int, int, bool]]:
-    """(token, start, end, is_operator) using shlex; operators split greedily."""
-    clean = _blank_heredocs(text).replace("\\\r\n", "   ").replace("\\\n", "  ")
-    out: list[tuple[str, int, int, bool]] = []
-    try:
-        lex = shlex.shlex(clean, posix=True, punctuation_chars="();<>|&\n")
-        lex.whitespace = " \t\r"
-        lex.commenters = ""
-        lex.wordchars += "~-./*?=,:+@%^![]{}$'\"`"
-        prev_end = 0
-        stream: io.StringIO = lex.instream  # type: ignore[assignment]  # shlex wraps str input in StringIO
-        while True:
-            tok = lex.get_token()
-            if tok is None or tok == lex.eof:
+def _tokens(text: str) -> list[_Token]:
+    """Words (quotes removed, substitutions kept verbatim and listed) and operators.
+
+    A small POSIX lexer: single and double quotes, `$'...'`, backslash escapes, `$(...)`,
+    `$((...))`, `${...}`, backquotes, comments, `name=(array)` assignments. Here-document bodies
+    are blanked first; offsets are those of `text`. Unbalanced quotes run to the end of the
+    text. Never raises.
+    """
+    s = _blank_heredocs(text).replace("\\\r\n", "   ").replace("\\\n", "  ")
+    n = len(s)
+    out: list[_Token] = []
+    i = 0
+    while i < n:
+        ch = s[i]
+        if ch in " \t\r":
+            i += 1
+            continue
+        if ch == "#":
+            while i < n and s[i] != "\n":
+                i += 1
+            continue
+        if ch in "<>" and s.startswith("(", i + 1):
+            out.append((ch + "(", i, i + 2, True, ()))
+            i += 2
+            continue
+        if ch in _OP_CHARS:
+            op = next((o for o in _LONG_OPS if s.startswith(o, i)), ch)
+            out.append((op, i, i + len(op), True, ()))
+            i += len(op)
+            continue
+        start = i
+        buf: list[str] = []
+        subs: list[tuple[str, str]] = []
+        while i < n:
+            ch = s[i]
+            if ch in " \t\r" or ch in _OP_CHARS:
+                if ch == "(" and _ARRAY_ASSIGNMENT.match("".join(buf)):
+                    j = _skip_group(s, i, "(", ")")
+                    buf.append(s[i:j])
+                    i = j
+                    continue
                 break
-            end = stream.tell() - len(getattr(lex, "_pushback_chars", ()))
-            start = prev_end
-            while start < len(clean) and clean[start] in " \t\r":
-                start += 1
-            if end - 1 > start and clean[end - 1] in " \t\r":
-                end -= 1  # the delimiter shlex consumed after the word
-            end = max(end, start)
-            prev_end = end
-            if tok and all(ch in "();<>|&\n" for ch in tok):
-                for op in _split_ops(tok):
-                    out.append((op, start, end, True))
+            if ch == "\\":
+                if i + 1 < n:
+                    buf.append(s[i + 1])
+                i += 2
+            elif ch == "'":
+                j = s.find("'", i + 1)
+                j = n if j < 0 else j
+                buf.append(s[i + 1 : j])
+                i = j + 1
+            elif ch == '"':
+                i = _double_quoted(s, i + 1, buf, subs)
+            elif ch == "$" and s.startswith("'", i + 1):
+                j = i + 2
+                while j < n and s[j] != "'":
+                    j += 2 if s[j] == "\\" else 1
+                buf.append(s[i + 2 : j])
+                i = j + 1
+            elif ch == "$":
+                i = _dollar(s, i, buf, subs)
+            elif ch == "`":
+                i = _backquote(s, i, buf, subs)
             else:
-                out.append((tok, start, end, False))
-    except ValueError:  # unbalanced quotes: plain splitting, still never raising
-        out = []
-        for m in re.finditer(r"&&|\|\||;;|[;&|()<>\n]|[^\s;&|()<>]+", clean):
-            tok = m.group(0)
-            out.append((tok, m.start(), m.end(), tok in _OPERATORS))
+                buf.append(ch)
+                i += 1
+        i = min(i, n)
+        out.append(("".join(buf), start, i, False, tuple(subs)))
     return out
 
 
@@ -590,14 +697,16 @@ def _fallback_into(b: _Builder, text: str, ctx: _Ctx) -> None:
     redirects: list[tuple[str, str]] = []
     nested: list[tuple[str, str, int, int]] = []  # (via, inner text, start, end)
     skip_rest = False
+    braces: list[bool] = []  # open `{` groups: True for a function body (runs only when called)
+    function_pending = False
 
     def flush() -> None:
         nonlocal words, assigns, redirects, nested, pipeline, skip_rest
         if words or assigns:
             if pipeline < 0:
                 pipeline = b.new_pipeline()
-            cstart = (words or [Word("", 0, 0)])[0].start if words else 0
-            cend = words[-1].end if words else 0
+            placed = words or assigns
+            cstart, cend = placed[0].start, placed[-1].end
             if ctx.base >= 0:
                 cstart, cend = ctx.base, ctx.base_end
                 ws = tuple(Word(w.text, ctx.base, ctx.base_end) for w in words)
@@ -621,11 +730,8 @@ def _fallback_into(b: _Builder, text: str, ctx: _Ctx) -> None:
             )
             for w in words:
                 b.params.update(_param_names(w.text))
-                nested.extend(_word_substitutions(w))
             for a in assigns:
-                value = a.text.split("=", 1)[1]
-                b.params.update(_param_names(value))
-                nested.extend(_word_substitutions(Word(value, a.start, a.end)))
+                b.params.update(_param_names(a.text.split("=", 1)[1]))
             for via, inner, s, e in nested:
                 if ctx.depth < MAX_NESTING:
                     sub = _Ctx(
@@ -642,7 +748,7 @@ def _fallback_into(b: _Builder, text: str, ctx: _Ctx) -> None:
         skip_rest = False
 
     while i < len(toks):
-        tok, s, e, is_op = toks[i]
+        tok, s, e, is_op, subs = toks[i]
         if is_op:
             if tok in ("<(", ">("):
                 depth, j = 1, i + 1
@@ -665,19 +771,11 @@ def _fallback_into(b: _Builder, text: str, ctx: _Ctx) -> None:
                 i += 2 if target else 1
                 continue
             if tok == "(":
-                if words and words[-1].text.endswith("$") and words[-1].end == s:
-                    depth, j = 1, i + 1
-                    while j < len(toks) and depth:
-                        if toks[j][3] and toks[j][0] in ("(", "<(", ">("):
-                            depth += 1
-                        elif toks[j][3] and toks[j][0] == ")":
-                            depth -= 1
-                        j += 1
-                    last = words.pop()
-                    end = toks[j - 1][2] if j - 1 > i else e
-                    # the whole `$(...)` becomes one word; flush() finds the substitution in it
-                    words.append(Word(text[last.start : end], last.start, end))
-                    i = j
+                nxt = toks[i + 1] if i + 1 < len(toks) else None
+                if len(words) == 1 and not assigns and nxt is not None and nxt[3] and nxt[0] == ")":
+                    words = []  # `name() { ...; }`: a function definition, its body runs when called
+                    function_pending = True
+                    i += 2
                     continue
                 flush()
                 subshell_depth += 1
@@ -709,10 +807,24 @@ def _fallback_into(b: _Builder, text: str, ctx: _Ctx) -> None:
         if skip_rest:
             i += 1
             continue
+        nested.extend((via, inner, s, e) for via, inner in subs)
         if not words and not assigns:
-            if tok.startswith("#"):
-                while i < len(toks) and toks[i][0] != "\n":
-                    i += 1
+            if tok == "function" and i + 1 < len(toks) and not toks[i + 1][3]:
+                function_pending = True
+                i += 2
+                if i + 1 < len(toks) and toks[i][0] == "(" and toks[i + 1][0] == ")":
+                    i += 2
+                continue
+            if tok == "{":
+                braces.append(function_pending)
+                cond_depth += 1 if function_pending else 0
+                function_pending = False
+                i += 1
+                continue
+            if tok == "}" and braces:
+                if braces.pop() and cond_depth:
+                    cond_depth -= 1
+                i += 1
                 continue
             if tok in _RESERVED:
                 if tok in ("if", "while", "until"):
@@ -730,44 +842,13 @@ def _fallback_into(b: _Builder, text: str, ctx: _Ctx) -> None:
                     case_depth += 1
                 i += 1
                 continue
-            if _ASSIGNMENT.match(tok):
-                assigns.append(Word(tok, s, e))
-                i += 1
-                continue
+        if not words and _ASSIGNMENT.match(tok):
+            assigns.append(Word(tok, s, e))
+            i += 1
+            continue
         words.append(Word(tok, s, e))
         i += 1
     flush()
-
-
-def _word_substitutions(w: Word) -> list[tuple[str, str, int, int]]:
-    """`$(...)` and backquotes inside one (unquoted) word, with balanced parentheses."""
-    out: list[tuple[str, str, int, int]] = []
-    t = w.text
-    i = 0
-    while i < len(t):
-        if t.startswith("$((", i):
-            i += 3
-            continue
-        if t.startswith("$(", i):
-            depth, j = 1, i + 2
-            while j < len(t) and depth:
-                if t[j] == "(":
-                    depth += 1
-                elif t[j] == ")":
-                    depth -= 1
-                j += 1
-            out.append(("$()", t[i + 2 : j - 1] if depth == 0 else t[i + 2 :], w.start, w.end))
-            i = j
-            continue
-        if t[i] == "`":
-            j = t.find("`", i + 1)
-            if j < 0:
-                break
-            out.append(("$()", t[i + 1 : j], w.start, w.end))
-            i = j + 1
-            continue
-        i += 1
-    return out
 
 
 # --------------------------------------------------------------------------- entry points
@@ -778,10 +859,39 @@ def parse_script(text: str) -> ShellScript:
     """Parse a POSIX shell script (a RUN's shell form or heredoc body). Never raises."""
     if not text.strip():
         return ShellScript(source=text, parser="bashlex")
-    script = _bashlex_parse(text)
+    plain = _unquote_heredoc_marks(text)
+    script = _bashlex_parse(plain)
     if script is None:
-        script = _fallback_parse(text)
+        script = _fallback_parse(plain)
+    if plain is not text:
+        from dataclasses import replace
+
+        script = replace(script, source=text)
     return script
+
+
+_QUOTED_HEREDOC = re.compile(r"(?<!<)<<(-?)([ \t]*)(['\"])([A-Za-z0-9_.\-]+)\3")
+
+
+def _unquote_heredoc_marks(text: str) -> str:
+    """`<<'EOF'` spelled `<< EOF ` (same length, so every offset stays valid).
+
+    bashlex keeps the quotes of a quoted here-document delimiter and then waits for a line
+    reading `'EOF'`, so the most common way of writing a literal heredoc (`cat <<'EOF' > f`)
+    made it fail and the whole script fall back to the tokenizer, which splits `<<'` apart.
+    The quotes only switch off expansion inside the body, which is data to every check.
+    """
+    if "<<" not in text:
+        return text
+
+    def plain(m: re.Match[str]) -> str:
+        terminator = re.compile(r"(?m)^\t*" + re.escape(m.group(4)) + r"\r?$")
+        if not terminator.search(text, m.end()):
+            return m.group(0)  # no body follows: quoted text such as `echo "<<'EOF'"`
+        return f"<<{m.group(1)}{m.group(2)} {m.group(4)} "
+
+    out = _QUOTED_HEREDOC.sub(plain, text)
+    return text if out == text else out
 
 
 def parse_argv(argv: Sequence[str]) -> ShellScript:

@@ -1,10 +1,8 @@
 """Five policies over five hundred documents: one worker, one compiled bundle, one interpreter
-reused for every document. The bound is loose (CI machines vary); the measured rate is printed
-for docs/custom-policies.md."""
+reused for every document, with exact finding counts (the rate is measured in bench/, not here)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,6 @@ from customhouse.misconfig.runner import parse_document
 pytest.importorskip("regopy")
 
 DOCUMENTS = 500
-BOUND_SECONDS = 60.0
 
 RULES = {
     "privileged": 'svc.privileged == true\n  r := {"msg": sprintf("%s is privileged", [name]), '
@@ -58,11 +55,8 @@ def test_five_policies_over_five_hundred_documents(tmp_path: Path) -> None:
             f"deny contains r if {{\n  some name, svc in input.data.services\n  {body}\n}}\n"
         )
     docs = [parse_document(compose(i), f"app{i}/compose.yaml", "compose") for i in range(DOCUMENTS)]
-    start = time.monotonic()
     with load_policies(tmp_path) as ps:
-        loaded = time.monotonic()
         findings = [f for d in docs for f in ps.evaluate(d)]
-    end = time.monotonic()
     by_id: dict[str, int] = {}
     for f in findings:
         by_id[f.id] = by_id.get(f.id, 0) + 1
@@ -75,9 +69,3 @@ def test_five_policies_over_five_hundred_documents(tmp_path: Path) -> None:
         "PERF-4": DOCUMENTS * 3,
     }
     assert by_id == expected
-    evaluation = end - loaded
-    print(
-        f"\nrego: loaded 5 policies in {loaded - start:.2f} s; {DOCUMENTS} documents x 5 policies in "
-        f"{evaluation:.2f} s ({evaluation / DOCUMENTS * 1000:.1f} ms per document), {len(findings)} findings"
-    )
-    assert evaluation < BOUND_SECONDS

@@ -1,0 +1,1 @@
+"""Kubernetes posture: objects from manifests, Pod Security Standards, hardening, RBAC, NetworkPolicy."""
