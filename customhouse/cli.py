@@ -309,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     from customhouse.misconfig.k8s.cli import add_k8s_commands
 
     add_k8s_commands(sub)
+    from customhouse.runtime.cli import add_commands as add_runtime_commands
+
+    add_runtime_commands(sub)
 
     p = command("cache", lambda a: EXIT_USAGE, "inspect or clear the layer cache")
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True, parser_class=_Parser)

@@ -1,0 +1,295 @@
+"""`customhouse runtime replay FILE` and `customhouse runtime rules check FILE`.
+
+`add_commands(subparsers)` registers the `runtime` family on the main parser; handlers return
+exit codes and raise CustomhouseError subclasses, which the main CLI turns into one line and the
+documented exit code. Importing this module is cheap (no YAML, no rule compilation).
+`python -m customhouse.runtime.cli runtime ...` runs the same commands on their own.
+
+Exit codes: 0 done (alerts or not), 1 an alert at or above `--fail-on`, 2 usage, 3 a malformed
+rules or events file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from customhouse.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError
+
+PRIORITY_CHOICES = "emergency, alert, critical, error, warning, notice, informational, debug"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("common options")
+    g.add_argument(
+        "--cache-dir", type=Path, help="cache directory (default: $CUSTOMHOUSE_CACHE_DIR or ~/.cache/customhouse)"
+    )
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    g.add_argument("--debug", action="store_true", help="verbose diagnostics on stderr")
+
+
+def _rule_opts(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("rule options")
+    g.add_argument(
+        "-r",
+        "--rules",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="rules file in Falco's format, loaded after the default ruleset (repeatable, in order)",
+    )
+    g.add_argument("--no-default-rules", action="store_true", help="do not load the built-in default ruleset")
+    g.add_argument(
+        "--min-priority",
+        default="debug",
+        metavar="PRIORITY",
+        help=f"load only rules at or above this priority ({PRIORITY_CHOICES}; default debug)",
+    )
+
+
+def add_commands(sub: Any) -> None:
+    """Register `runtime` and its actions on the main parser's subparsers object."""
+    rt = sub.add_parser(
+        "runtime",
+        help="runtime detection: replay recorded events through Falco-compatible rules, check rule files",
+        description="Runtime detection with Falco-compatible rules (docs/runtime-rules.md).",
+    )
+    rt.set_defaults(func=lambda _a: EXIT_USAGE)
+    actions = rt.add_subparsers(dest="runtime_command", metavar="ACTION", required=True, parser_class=type(rt))
+
+    p = actions.add_parser(
+        "replay",
+        help="evaluate a JSON-lines file of recorded events against the rules and print the alerts",
+        description="Evaluate recorded events (JSON lines, docs/runtime-events.md) against the default ruleset "
+        "and any --rules files; print one alert a line. FILE '-' reads standard input.",
+        epilog="Exit codes: 0 done, 1 an alert at or above --fail-on, 2 usage, 3 malformed rules or events.",
+    )
+    p.set_defaults(func=cmd_replay)
+    p.add_argument("file", metavar="FILE", help="events file (JSON lines), or - for standard input")
+    p.add_argument("-f", "--format", choices=("text", "json"), default="text", help="alert format (default: text)")
+    p.add_argument("-o", "--output", type=Path, help="write alerts to this file instead of stdout")
+    _rule_opts(p)
+    g = p.add_argument_group("replay options")
+    g.add_argument(
+        "--filter",
+        metavar="CONDITION",
+        help="only events matching this condition (the rules' macros and lists may be used) are evaluated and recorded",
+    )
+    g.add_argument("--record", type=Path, metavar="FILE", help="write the replayed (filtered) events to FILE")
+    g.add_argument(
+        "--rule-matching",
+        choices=("all", "first"),
+        default="all",
+        help="all: every matching rule alerts (default); first: only the first, as Falco does by default",
+    )
+    g.add_argument("--fail-on", metavar="PRIORITY", default="", help="exit 1 when an alert is at or above PRIORITY")
+    g.add_argument("--hostname", help="hostname in JSON alerts (default: this machine's)")
+    _common(p)
+
+    rules = actions.add_parser("rules", help="work with rule files", description="Work with rule files.")
+    rules.set_defaults(func=lambda _a: EXIT_USAGE)
+    ractions = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True, parser_class=type(rt))
+    c = ractions.add_parser(
+        "check",
+        help="validate rules files and list the rules that load, are skipped or disabled",
+        description="Load the default ruleset (unless --no-default-rules) and FILEs, in order; report every rule "
+        "and why any was skipped. A malformed file exits 3 naming the file, line and item.",
+    )
+    c.set_defaults(func=cmd_rules_check)
+    c.add_argument("files", metavar="FILE", nargs="*", type=Path, help="rules files (Falco format)")
+    c.add_argument("--no-default-rules", action="store_true", help="do not load the built-in default ruleset")
+    c.add_argument("--min-priority", default="debug", metavar="PRIORITY", help="as for replay")
+    c.add_argument("-f", "--format", choices=("text", "json"), default="text", help="report format (default: text)")
+    c.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+    c.add_argument("-v", "--verbose", action="store_true", help="also print each rule's expanded condition")
+    _common(c)
+
+
+def _warner(args: argparse.Namespace) -> Any:
+    def warn(msg: str) -> None:
+        if not args.quiet:
+            sys.stderr.write(f"customhouse: warning: {msg}\n")
+
+    return warn
+
+
+def _load(args: argparse.Namespace, files: list[Path], rule_matching: str = "all") -> Any:
+    from customhouse.runtime.rules import load_rules
+    from customhouse.runtime.rules.engine import priority_level
+
+    try:
+        priority_level(args.min_priority)
+    except ValueError as exc:
+        raise UsageError(f"--min-priority: {exc}") from None
+    if args.no_default_rules and not files:
+        raise UsageError("--no-default-rules needs at least one rules file")
+    return load_rules(
+        files,
+        default=not args.no_default_rules,
+        min_priority=args.min_priority,
+        rule_matching=rule_matching,
+        warn=_warner(args),
+    )
+
+
+def _filter(ruleset: Any, text: str) -> Any:
+    """A predicate per source for --filter; fields a source lacks make it false for that source."""
+    from customhouse.runtime.rules.compiler import CompileError
+    from customhouse.runtime.rules.fields import UnknownFieldError
+    from customhouse.runtime.rules.parser import ParseError, parse_condition
+
+    try:
+        node = ruleset.compiler.expand(parse_condition(text))
+    except ParseError as exc:
+        raise UsageError(f"--filter: {exc.message} at character {exc.pos + 1}") from None
+    except CompileError as exc:
+        raise UsageError(f"--filter: {exc.message}") from None
+    preds: dict[str, Any] = {}
+    unknown: list[str] = []
+    for source in ("syscall", "k8s_audit"):
+        try:
+            preds[source] = ruleset.compiler.predicate(node, source)
+        except UnknownFieldError as exc:
+            preds[source] = _never
+            unknown.append(str(exc))
+        except CompileError as exc:
+            raise UsageError(f"--filter: {exc.message}") from None
+    if len(unknown) == len(preds):
+        raise UsageError(f"--filter: {unknown[0]}")
+    return preds
+
+
+def _never(_e: Any) -> bool:
+    return False
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from customhouse.runtime.events import EventWriter, read_events
+    from customhouse.runtime.output import AlertWriter
+    from customhouse.runtime.rules.engine import priority_level
+
+    fail_level = None
+    if args.fail_on:
+        try:
+            fail_level = priority_level(args.fail_on)
+        except ValueError as exc:
+            raise UsageError(f"--fail-on: {exc}") from None
+    if args.file != "-" and not Path(args.file).is_file():
+        raise UsageError(f"{args.file}: no such events file")
+    ruleset = _load(args, list(args.rules), args.rule_matching)
+    preds = _filter(ruleset, args.filter) if args.filter else None
+    import gc
+
+    gc.freeze()  # rules, fields and modules live for the whole run: keep them out of every collection
+    engine = ruleset.engine
+    worst = 99
+    n = 0
+    t0 = time.perf_counter()
+    recorder = EventWriter(args.record) if args.record else None
+    writer = AlertWriter(args.format, args.output, args.hostname)
+    ok = False
+    try:
+        for e in read_events(args.file):
+            if preds is not None and not preds[e.source](e):
+                continue
+            n += 1
+            if recorder is not None:
+                recorder.write(e)
+            for a in engine.evaluate(e):
+                writer.write(a)
+                worst = min(worst, a.rule.priority)
+        ok = True
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if ok:
+            writer.close()
+        else:
+            writer.abort()
+    if not args.quiet:
+        dt = time.perf_counter() - t0
+        rec = f", recorded to {args.record}" if recorder is not None else ""
+        sys.stderr.write(f"customhouse: replayed {n} events in {dt:.2f} s: {writer.count} alerts{rec}\n")
+    if fail_level is not None and worst <= fail_level:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    import json
+
+    for f in args.files:
+        if not f.is_file():
+            raise UsageError(f"{f}: no such rules file")
+    ruleset = _load(args, list(args.files))
+    rules = ruleset.rules
+    if args.format == "json":
+        doc = {
+            "files": ruleset.files,
+            "lists": ruleset.lists,
+            "macros": ruleset.macros,
+            "rules": [
+                {
+                    "rule": r.name,
+                    "priority": r.priority_name,
+                    "source": r.source,
+                    "tags": list(r.tags),
+                    "event_types": sorted(r.evttypes) if r.evttypes is not None else None,
+                    "where": r.where,
+                    **({"condition": r.condition} if args.verbose else {}),
+                }
+                for r in rules
+            ],
+            "skipped": [{"rule": s.name, "where": s.where, "reason": s.reason} for s in ruleset.skipped],
+            "disabled": ruleset.disabled,
+        }
+        text = json.dumps(doc, indent=2) + "\n"
+    else:
+        lines = [
+            f"{len(ruleset.files)} file(s), {ruleset.lists} lists, {ruleset.macros} macros: "
+            f"{len(rules)} rules loaded, {len(ruleset.skipped)} skipped, {len(ruleset.disabled)} disabled"
+        ]
+        for r in rules:
+            types = ",".join(sorted(r.evttypes)) if r.evttypes is not None else "all"
+            lines.append(f"  loaded    {r.name}  [{r.priority_name}, {r.source}, evt.type: {types}]  {r.where}")
+            if args.verbose:
+                lines.append(f"            {r.condition}")
+        for s in ruleset.skipped:
+            lines.append(f"  skipped   {s.name}  {s.where}: {s.reason}")
+        for name in ruleset.disabled:
+            lines.append(f"  disabled  {name}")
+        text = "\n".join(lines) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the runtime commands on their own: `python -m customhouse.runtime.cli runtime ...`."""
+    import os
+
+    from customhouse import cli as main_cli
+    from customhouse import log
+
+    parser = main_cli._Parser(prog="customhouse")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=main_cli._Parser)
+    add_commands(sub)
+    args = parser.parse_args(argv)
+    if args.cache_dir is None and os.environ.get("CUSTOMHOUSE_CACHE_DIR"):
+        args.cache_dir = Path(os.environ["CUSTOMHOUSE_CACHE_DIR"])
+    log.configure(args.quiet, args.debug)
+    try:
+        code = main_cli._dispatch(args)
+    finally:
+        log.reset()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
