@@ -257,9 +257,14 @@ def load_checks() -> None:
     _LOADED = True
 
 
+_SORTED: list[Check] = []
+
+
 def all_checks() -> list[Check]:
     load_checks()
-    return [_CHECKS[k] for k in sorted(_CHECKS)]
+    if len(_SORTED) != len(_CHECKS):  # checks only ever get added; scans ask for the list per file
+        _SORTED[:] = [_CHECKS[k] for k in sorted(_CHECKS)]
+    return list(_SORTED)
 
 
 def get_check(check_id: str) -> Check | None:
@@ -267,12 +272,25 @@ def get_check(check_id: str) -> Check | None:
     return _CHECKS.get(check_id)
 
 
+_SELECTED: dict[tuple[FileType, frozenset[str], frozenset[str], int], tuple[Check, ...]] = {}
+
+
 def checks_for(file_type: FileType, skip: Iterable[str] = (), include_disabled: Iterable[str] = ()) -> Iterator[Check]:
-    skip_set, extra = set(skip), set(include_disabled)
-    for c in all_checks():
-        wanted = c.meta.enabled_by_default or c.meta.id in extra
-        if wanted and file_type in c.meta.file_types and c.meta.id not in skip_set:
-            yield c
+    """The checks to run on a file of `file_type`; remembered, since a tree asks once per file."""
+    skip_set, extra = frozenset(skip), frozenset(include_disabled)
+    checks = all_checks()
+    key = (file_type, skip_set, extra, len(checks))
+    selected = _SELECTED.get(key)
+    if selected is None:
+        selected = tuple(
+            c
+            for c in checks
+            if (c.meta.enabled_by_default or c.meta.id in extra)
+            and file_type in c.meta.file_types
+            and c.meta.id not in skip_set
+        )
+        _SELECTED[key] = selected
+    return iter(selected)
 
 
 def get_check_ci(check_id: str) -> Check | None:

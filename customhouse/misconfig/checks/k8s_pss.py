@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 
 from customhouse.misconfig.checks._hostconfig import replace_value
 from customhouse.misconfig.engine import Document, Framework, Options, Violation, check
@@ -44,9 +45,17 @@ CIS_KUBERNETES = "https://www.cisecurity.org/benchmark/kubernetes"
 def pss_settings(options: Options) -> tuple[str, int]:
     """(level, policy minor version) from Options.extra; bad values are usage errors (exit 2)."""
     extra = options.extra or {}
-    level = pss.parse_level(extra.get("pss_level") or pss.DEFAULT_LEVEL)
-    minor = pss.parse_version(extra.get("pss_version") or pss.DEFAULT_VERSION)
-    return level, minor
+    level = extra.get("pss_level") or pss.DEFAULT_LEVEL
+    version = extra.get("pss_version") or pss.DEFAULT_VERSION
+    if isinstance(level, str) and isinstance(version, str):
+        return _parsed_settings(level, version)
+    return pss.parse_level(level), pss.parse_version(version)
+
+
+@lru_cache(maxsize=64)
+def _parsed_settings(level: str, version: str) -> tuple[str, int]:
+    # each of the 19 checks asks for every document: parse the two strings once
+    return pss.parse_level(level), pss.parse_version(version)
 
 
 def metadata_path(t: PodTemplate) -> Path_:

@@ -966,7 +966,9 @@ every replica at once: a voluntary disruption becomes an outage.
 )
 def no_pdb(doc: Document, options: Options) -> Iterable[Violation]:
     tree = tree_index(doc)
-    pdbs = list(tree.of_kind("PodDisruptionBudget"))
+    pdbs: dict[str, list[K8sObject]] = {}  # by namespace: a PDB only selects pods of its own
+    for p in tree.of_kind("PodDisruptionBudget"):
+        pdbs.setdefault(p.namespace, []).append(p)
     for t in tree.templates:
         obj = t.owner
         replicas = obj.get("spec", "replicas")
@@ -975,7 +977,7 @@ def no_pdb(doc: Document, options: Options) -> Iterable[Violation]:
         if replicas < 2:
             continue
         labels = t.labels
-        if any(p.namespace == t.namespace and selector_matches(p.get("spec", "selector"), labels) for p in pdbs):
+        if any(selector_matches(p.get("spec", "selector"), labels) for p in pdbs.get(t.namespace, ())):
             continue
         yield _tree_violation(
             obj,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeGuard
 
 from customhouse.misconfig.engine import Document
@@ -57,6 +58,26 @@ POD_SPEC_PATHS: Mapping[str, Path_] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 WORKLOAD_KINDS = frozenset(POD_SPEC_PATHS)
+# Built-in API groups none of whose kinds embeds a pod template: not searched by shape.
+NO_TEMPLATE_GROUPS = frozenset(
+    {
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "policy",
+        "autoscaling",
+        "storage.k8s.io",
+        "scheduling.k8s.io",
+        "node.k8s.io",
+        "discovery.k8s.io",
+        "coordination.k8s.io",
+        "certificates.k8s.io",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+    }
+)
 MAX_SHAPE_DEPTH = 8  # how deep inside a custom resource a pod template is looked for
 
 
@@ -74,12 +95,14 @@ class K8sObject:
         v = self.data.get("apiVersion")
         return v if isinstance(v, str) else ""
 
-    @property
+    # kind, metadata and namespace are read for every object by every check (tens of thousands of
+    # times on a large tree): computed once per object, as `data` is never modified after loading.
+    @cached_property
     def kind(self) -> str:
         v = self.data.get("kind")
         return v if isinstance(v, str) else ""
 
-    @property
+    @cached_property
     def metadata(self) -> Mapping[str, Any]:
         m = self.data.get("metadata")
         return m if isinstance(m, Mapping) else {}
@@ -89,7 +112,7 @@ class K8sObject:
         v = self.metadata.get("name")
         return str(v) if isinstance(v, str | int) and not isinstance(v, bool) else ""
 
-    @property
+    @cached_property
     def namespace(self) -> str:
         """ "" for cluster-scoped kinds; "default" when a namespaced object does not say."""
         if self.kind in CLUSTER_SCOPED:
@@ -258,8 +281,9 @@ def pod_templates(obj: K8sObject) -> list[PodTemplate]:
         else:
             meta = dig(obj.data, (*spec_path[:-1], "metadata"))
         return [PodTemplate(obj, spec_path, spec, meta if isinstance(meta, Mapping) else {})]
-    if obj.api_version.startswith("v1") or obj.api_version.startswith(("apps/", "batch/")):
-        return []  # core kinds without pod templates (Services, ConfigMaps, ...)
+    api = obj.api_version
+    if api.startswith("v1") or api.startswith(("apps/", "batch/")) or api.split("/", 1)[0] in NO_TEMPLATE_GROUPS:
+        return []  # built-in kinds without pod templates (Services, ConfigMaps, Roles, NetworkPolicies, ...)
     top = obj.data.get("spec")
     if _looks_like_pod_spec(top):  # a custom resource whose spec *is* a PodSpec
         return [PodTemplate(obj, ("spec",), top, obj.metadata)]

@@ -22,8 +22,8 @@ def argvs(script: shell.ShellScript) -> list[tuple[str, ...]]:
 
 
 def both(text: str) -> list[shell.ShellScript]:
-    a = shell.parse_script(text)
-    b = shell.parse_script(FALLBACK + text)
+    a = shell.parse_script_with(text, "bashlex")
+    b = shell.parse_script_with(FALLBACK + text, "bashlex")
     assert a.parser == "bashlex" and b.parser == "fallback", (a.parser, b.parser)
     return [a, b]
 
@@ -120,7 +120,7 @@ def test_set_options() -> None:
 
 def test_heredoc_bodies_are_data_and_quoted_delimiters_parse_with_bashlex() -> None:
     text = "cat <<'EOF' > /etc/motd\ncurl x | sh\nEOF\necho done"
-    s = shell.parse_script(text)
+    s = shell.parse_script_with(text, "bashlex")
     assert s.parser == "bashlex" and s.source == text
     assert argvs(s) == [("cat",), ("echo", "done")]
     s = shell.parse_script(FALLBACK + text)
