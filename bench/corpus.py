@@ -44,33 +44,28 @@ MIN_DOCKERFILES = 500
 MIN_COMPOSE = 100
 MAX_BYTES = 256 << 10  # anything bigger is generated or vendored, not written by a person
 
-# Debian bookworm packages found with `apt-file search` to contain Dockerfiles or compose
-# files: Go/Rust source packages (CI images, examples, test data), documentation examples.
-# The version is whatever the mirror serves; it is recorded in the manifest.
+# Debian bookworm packages that ship Dockerfiles or compose files: Go/Rust source packages
+# (CI images, examples, test data), documentation examples, test suites. The version is
+# whatever the (snapshot-pinned) mirror serves; it is recorded in the manifest.
 DEBIAN: tuple[str, ...] = (
     "ansible",
-    "ansible-core",
     "bazel-bootstrap-source",
     "charliecloud-doc",
     "charliecloud-tests",
     "debocker",
     "dirsearch",
-    "due",
     "erlang-jose",
     "golang-1.19-src",
-    "golang-ariga-atlas-dev",
     "golang-github-anacrolix-dms-dev",
     "golang-github-aquasecurity-go-dep-parser-dev",
     "golang-github-canonical-candid-dev",
     "golang-github-cilium-ebpf-dev",
-    "golang-github-containers-common-dev",
     "golang-github-crowdsecurity-crowdsec-dev",
     "golang-github-fsouza-go-dockerclient-dev",
     "golang-github-gliderlabs-ssh-dev",
     "golang-github-henrydcase-nobs-dev",
     "golang-github-openshift-imagebuilder-dev",
     "golang-github-smallstep-certificates-dev",
-    "labgrid",
     "lava-server-doc",
     "libcu++-dev",
     "libdancer2-perl",
@@ -82,7 +77,6 @@ DEBIAN: tuple[str, ...] = (
     "librust-colored-dev",
     "librust-curl-dev",
     "librust-cxx-dev",
-    "librust-dockerfile-dev",
     "librust-effective-limits-dev",
     "librust-gpg-error-dev",
     "librust-gpgme-dev",
@@ -114,18 +108,14 @@ DEBIAN: tuple[str, ...] = (
     "r-cran-rdflib",
     "r-cran-sf",
     "r-cran-stars",
-    "rabbitmq-server",
     "ruby-bunny",
     "ruby-jaeger-client",
     "ruby-pry-rails",
     "rust-src",
     "rust-web-src",
-    "senlin-doc",
     "snakemake-doc",
     "wesnoth-1.16-tools",
-    "whalebuilder",
     "yade",
-    "zabbix-frontend-php",
 )
 
 # PyPI source distributions that were checked to include Dockerfiles or compose files.
@@ -208,21 +198,41 @@ def _normal(text: str) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
+_ESCAPE_DIRECTIVE = re.compile(r"^#\s*escape\s*=\s*(\S)\s*$", re.I)
+_HEREDOC = re.compile(r"<<(-?)\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
+
+
 def _logical_lines(text: str) -> Iterator[str]:
-    """Instruction lines with backslash continuations joined and comments dropped."""
+    """Instructions as the builder sees them: continuations joined, comments and heredoc bodies dropped.
+
+    Honours the `# escape=` parser directive; comment and blank lines inside a continuation do
+    not end it; the body of a heredoc (`RUN <<EOF` ... `EOF`) belongs to its instruction.
+    """
+    raw_lines = text.splitlines()
+    escape = "\\"
+    for raw in raw_lines:
+        m = _ESCAPE_DIRECTIVE.match(raw.strip())
+        if m:
+            escape = m.group(1)
+        if not raw.strip().startswith("#"):
+            break
     buf = ""
-    for raw in text.splitlines():
+    it = iter(raw_lines)
+    for raw in it:
         s = raw.strip()
         if not buf and (not s or s.startswith("#")):
             continue
-        if buf and s.startswith("#"):
-            continue  # comment lines inside a continuation are ignored by the builder
-        if s.endswith("\\"):
+        if buf and (not s or s.startswith("#")):
+            continue  # comment and blank lines inside a continuation are ignored by the builder
+        if s.endswith(escape):
             buf += s[:-1] + " "
             continue
         buf += s
-        if buf.strip():
-            yield buf.strip()
+        for _dash, _q, word in _HEREDOC.findall(buf):
+            for body in it:
+                if body.strip() == word:
+                    break
+        yield buf.strip()
         buf = ""
     if buf.strip():
         yield buf.strip()
@@ -537,36 +547,47 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]+", "_", s.lstrip("@"))
 
 
-def build_corpus(dst: Path) -> None:
-    log: list[str] = []
-    real = harvest(log)
+def build_corpus(
+    dst: Path,
+    real: list[Candidate],
+    log: list[str],
+    min_dockerfiles: int = MIN_DOCKERFILES,
+    min_compose: int = MIN_COMPOSE,
+) -> None:
+    """Write the distinct real files, then generated variants up to the minimum counts, and the manifest."""
     entries: list[Entry] = []
     per_pkg: Counter[tuple[str, str]] = Counter()
     texts: dict[str, list[tuple[str, str]]] = {"dockerfile": [], "compose": []}
-    seen = {hashlib.sha256(_normal(c.text).encode()).hexdigest() for c in real}
+    seen: set[str] = set()
+    count: Counter[str] = Counter()
+
+    def write(rel: str, text: str) -> None:
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dst / rel).write_text(text)
+
     for c in real:
+        h = hashlib.sha256(_normal(c.text).encode()).hexdigest()
+        if h in seen:
+            continue
+        seen.add(h)
         sub = "dockerfiles" if c.kind == "dockerfile" else "compose"
         key = (c.kind, f"{c.origin}-{_slug(c.package)}")
         per_pkg[key] += 1
         fname = "Dockerfile" if c.kind == "dockerfile" else "docker-compose.yml"
         rel = f"{sub}/real/{key[1]}/{per_pkg[key]:03d}/{fname}"
-        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-        (dst / rel).write_text(c.text)
-        entries.append(
-            Entry(
-                rel, c.kind, c.origin, c.package, c.version, c.source_path, hashlib.sha256(c.text.encode()).hexdigest()
-            )
-        )
+        write(rel, c.text)
+        sha = hashlib.sha256(c.text.encode()).hexdigest()
+        entries.append(Entry(rel, c.kind, c.origin, c.package, c.version, c.source_path, sha))
         texts[c.kind].append((rel, c.text))
+        count[c.kind] += 1
 
     rng = random.Random(20240504)
-    bases = texts["dockerfile"]
     n = 0
-    rounds = 0
-    while bases and sum(1 for e in entries if e.kind == "dockerfile") < MIN_DOCKERFILES and rounds < 20:
-        rounds += 1
-        for rel_base, text in bases:
-            if sum(1 for e in entries if e.kind == "dockerfile") >= MIN_DOCKERFILES:
+    for _ in range(20):
+        if count["dockerfile"] >= min_dockerfiles or not texts["dockerfile"]:
+            break
+        for rel_base, text in texts["dockerfile"]:
+            if count["dockerfile"] >= min_dockerfiles:
                 break
             options = _mutations(text)
             picks = rng.sample(sorted(options), k=min(len(options), rng.choice((1, 1, 2, 3))))
@@ -579,16 +600,16 @@ def build_corpus(dst: Path) -> None:
             seen.add(h)
             n += 1
             rel = f"dockerfiles/generated/{n:04d}/Dockerfile"
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            (dst / rel).write_text(mutated)
-            entries.append(Entry(rel, "dockerfile", "generated", sha256=h, generated_from=rel_base, mutations=picks))
-    cbases = texts["compose"]
+            write(rel, mutated)
+            sha = hashlib.sha256(mutated.encode()).hexdigest()
+            entries.append(Entry(rel, "dockerfile", "generated", sha256=sha, generated_from=rel_base, mutations=picks))
+            count["dockerfile"] += 1
     m = 0
-    rounds = 0
-    while cbases and sum(1 for e in entries if e.kind == "compose") < MIN_COMPOSE and rounds < 20:
-        rounds += 1
-        for rel_base, text in cbases:
-            if sum(1 for e in entries if e.kind == "compose") >= MIN_COMPOSE:
+    for _ in range(20):
+        if count["compose"] >= min_compose or not texts["compose"]:
+            break
+        for rel_base, text in texts["compose"]:
+            if count["compose"] >= min_compose:
                 break
             got = _mutate_compose(text, rng)
             if got is None:
@@ -600,9 +621,10 @@ def build_corpus(dst: Path) -> None:
             seen.add(h)
             m += 1
             rel = f"compose/generated/{m:04d}/docker-compose.yml"
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            (dst / rel).write_text(mutated)
-            entries.append(Entry(rel, "compose", "generated", sha256=h, generated_from=rel_base, mutations=picks))
+            write(rel, mutated)
+            sha = hashlib.sha256(mutated.encode()).hexdigest()
+            entries.append(Entry(rel, "compose", "generated", sha256=sha, generated_from=rel_base, mutations=picks))
+            count["compose"] += 1
 
     manifest = {
         "about": "Harvested at bench time from registry packages (licenses stay with their authors; never "
@@ -632,9 +654,14 @@ def corpus() -> Path:
 
     def build(dst: Path) -> None:
         dst.mkdir(parents=True)
-        build_corpus(dst)
+        log: list[str] = []
+        build_corpus(dst, harvest(log), log)
 
-    return cached_build(f"config-corpus-{_key()}", build)
+    root = cached_build(f"config-corpus-{_key()}", build)
+    for old in TEST_CACHE.glob("config-corpus-*"):  # earlier versions of this file built these
+        if re.fullmatch(r"config-corpus-[0-9a-f]{12}(\.done)?", old.name) and old.name.split(".")[0] != root.name:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    return root
 
 
 def manifest(root: Path) -> dict[str, object]:
