@@ -60,6 +60,9 @@ def add_commands(sub: Any) -> None:
     )
     rt.set_defaults(func=lambda _a: EXIT_USAGE)
     actions = rt.add_subparsers(dest="runtime_command", metavar="ACTION", required=True, parser_class=type(rt))
+    from customhouse.runtime.respond_cli import add_release_command
+
+    add_release_command(actions)
 
     p = actions.add_parser(
         "replay",
@@ -89,6 +92,31 @@ def add_commands(sub: Any) -> None:
     g.add_argument("--fail-on", metavar="PRIORITY", default="", help="exit 1 when an alert is at or above PRIORITY")
     g.add_argument("--hostname", help="hostname in JSON alerts (default: this machine's)")
     _common(p)
+
+    w = actions.add_parser(
+        "watch",
+        help="watch live kernel events (audit, process connector) and alert on rule matches (root)",
+        description="Run the runtime agent: audit and process-connector events from this machine's containers "
+        "go through the default ruleset and any --rules files (docs/runtime-agent.md). Needs root. The audit "
+        "status and rules are restored on exit (SIGTERM/SIGINT included).",
+        epilog="Exit codes: 0 done, 2 usage, 3 malformed rules, 6 audit or netlink unavailable.",
+    )
+    w.set_defaults(func=cmd_watch)
+    w.add_argument("-f", "--format", choices=("text", "json"), default="text", help="alert format (default: text)")
+    w.add_argument("-o", "--output", type=Path, help="write alerts to this file (line-buffered) instead of stdout")
+    _rule_opts(w)
+    wg = w.add_argument_group("watch options")
+    wg.add_argument("--record", type=Path, metavar="FILE", help="write every event to FILE (JSON lines, replay format)")
+    wg.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS (default: until signalled)")
+    wg.add_argument("--responses", type=Path, metavar="FILE", help="response configuration (docs/runtime-respond.md)")
+    wg.add_argument("--dry-run", action="store_true", help="responses are only logged, never carried out")
+    wg.add_argument(
+        "--audit-all-opens",
+        action="store_true",
+        help="audit every open (needed for sensitive-file read rules; noisier) instead of opens for writing only",
+    )
+    wg.add_argument("--hostname", help="hostname in JSON alerts (default: this machine's)")
+    _common(w)
 
     rules = actions.add_parser("rules", help="work with rule files", description="Work with rule files.")
     rules.set_defaults(func=lambda _a: EXIT_USAGE)
@@ -216,6 +244,83 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sys.stderr.write(f"customhouse: replayed {n} events in {dt:.2f} s: {writer.count} alerts{rec}\n")
     if fail_level is not None and worst <= fail_level:
         return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from customhouse.errors import CustomhouseError
+    from customhouse.runtime.output import alert_json, alert_text
+
+    if os.geteuid() != 0:
+        raise UsageError("runtime watch needs root (audit and the process connector are privileged)")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration must be positive")
+    ruleset = _load(args, list(args.rules))
+    from customhouse.runtime.agent import Agent
+    from customhouse.runtime.events import EventWriter
+
+    hostname = args.hostname
+    if hostname is None:
+        import socket
+
+        hostname = socket.gethostname()
+    out = sys.stdout if args.output is None else open(args.output, "a", encoding="utf-8", buffering=1)
+    recorder = EventWriter(args.record) if args.record else None
+    responder = None
+    try:
+        import importlib
+
+        respond: Any = importlib.import_module("customhouse.runtime.respond")
+    except ImportError:  # responses not installed: log-only
+        respond = None
+    if respond is not None:
+        try:
+            config = respond.load_response_config(args.responses) if args.responses else None
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--responses: {exc}") from None
+        responder = respond.Responder(config, dry_run=True if args.dry_run else None, hostname=hostname or "")
+    warn = _warner(args)
+
+    def sink(alert: Any) -> None:
+        line = alert_json(alert, hostname) if args.format == "json" else alert_text(alert)
+        out.write((json.dumps(line, separators=(",", ":")) if args.format == "json" else str(line)) + "\n")
+        out.flush()
+        if responder is not None:
+            try:
+                for res in responder.handle(alert, alert.event) or []:
+                    warn(f"response: {res}")
+            except Exception as exc:  # a failed response must not stop detection
+                warn(f"response to {alert.rule.name!r} failed: {exc}")
+
+    def record(e: Any) -> None:
+        if recorder is not None:
+            recorder.write(e)
+
+    agent = Agent(ruleset.engine, sink, record if recorder else None, all_opens=args.audit_all_opens)
+
+    def ready() -> None:
+        if not args.quiet:
+            sys.stderr.write("customhouse: watching (audit + process connector)\n")
+            sys.stderr.flush()
+
+    try:
+        stats = agent.run(args.duration, ready)
+    except OSError as exc:
+        raise CustomhouseError(f"runtime watch: kernel interface unavailable: {exc}") from None
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if out is not sys.stdout:
+            out.close()
+        else:
+            out.flush()
+    if not args.quiet:
+        sys.stderr.write(
+            f"customhouse: watched {stats.events} events: {stats.alerts} alerts, {stats.bad_events} unparseable\n"
+        )
     return EXIT_OK
 
 
