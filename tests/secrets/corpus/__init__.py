@@ -1,0 +1,1 @@
+"""Secret-scanning corpus (issue 6): planted secrets and clean text, recall and false positives."""
