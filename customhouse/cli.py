@@ -19,6 +19,7 @@ from customhouse.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 
 SBOM_FORMATS = ("cyclonedx-json", "spdx-json", "json", "table")
 IMAGE_FORMATS = ("table", "json", "sarif", "cyclonedx-json", "spdx-json", "junit", "markdown")
+FS_FORMATS = ("table", "json", "sarif", "junit")
 INVENTORY_ONLY = ("spdx-json", "table", "json", "cyclonedx-json")
 TARGET_HELP = (
     "docker-archive:PATH, oci-archive:PATH, oci-layout:DIR, dir:PATH, registry:REF, sbom:FILE, "
@@ -100,12 +101,12 @@ def _emit(text: str, output: Path | None) -> None:
     os.replace(tmp, output)
 
 
-def _catalog(args: argparse.Namespace) -> Any:
+def _catalog(args: argparse.Namespace, dispatcher: Any = None) -> Any:
     from customhouse.catalog import catalog
 
     settings = _settings(args)
     if not settings.progress:
-        analysis = catalog(args.target, settings)
+        analysis = catalog(args.target, settings, dispatcher=dispatcher)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -125,7 +126,7 @@ def _catalog(args: argparse.Namespace) -> Any:
             prog.update(task, description=desc, completed=done, total=max(total, 1))
 
         with prog:
-            analysis = catalog(args.target, settings, progress=update)
+            analysis = catalog(args.target, settings, progress=update, dispatcher=dispatcher)
     if not args.quiet:
         for w in analysis.inventory.warnings:
             _warn(w)
@@ -145,10 +146,12 @@ def cmd_sbom(args: argparse.Namespace) -> int:
 
 def _scanners(value: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in value.split(",") if s.strip())
-    known = {"vuln", "misconfig"}
+    known = {"vuln", "misconfig", "secret"}
     bad = [n for n in names if n not in known]
     if bad:
-        raise UsageError(f"--scanners: unknown or not yet available: {', '.join(bad)} (available: vuln, misconfig)")
+        raise UsageError(
+            f"--scanners: unknown or not yet available: {', '.join(bad)} (available: vuln, misconfig, secret)"
+        )
     return names
 
 
@@ -185,7 +188,17 @@ def cmd_image(args: argparse.Namespace) -> int:
             from customhouse.vulndb.db import HINT
 
             raise DatabaseError(f"{db_path}: vulnerability database not found; {HINT}")
-    analysis = _catalog(args)
+    secret_scanner = dispatcher = None
+    if "secret" in scanners:  # every file of every layer: only when asked for
+        from customhouse.analyzers import load_all
+        from customhouse.analyzers.base import Dispatcher, registered
+        from customhouse.analyzers.secrets import secrets_analyzer
+        from customhouse.secrets.targets import get_scanner
+
+        secret_scanner = get_scanner(settings.cache_dir)
+        load_all()
+        dispatcher = Dispatcher([*registered().values(), secrets_analyzer(secret_scanner)])
+    analysis = _catalog(args, dispatcher)
     from customhouse.report import finding_renderer
     from customhouse.report.scan_report import ScanReport
     from customhouse.vulnscan import VulnOptions, gate, scan_vulnerabilities, triage
@@ -206,12 +219,18 @@ def cmd_image(args: argparse.Namespace) -> int:
         findings += scan_image_config(
             analysis, misconfig_options(args), _skips(args.skip_check), policies=load_policy_set(args)
         )
+    inv = analysis.inventory
+    if secret_scanner is not None:
+        from customhouse.secrets.targets import image_config_findings, layer_findings, scrub_findings, scrub_inventory
+
+        in_config, raw = image_config_findings(analysis, secret_scanner)
+        findings = scrub_findings(findings, raw) + layer_findings(analysis, scrub=raw) + in_config
+        inv = scrub_inventory(inv, raw)
     findings, more = triage(findings, args.ignore_file, severities, args.ignore_unfixed, args.only_kev)
     warnings += more
     if not args.quiet:
         for w in warnings:
             _warn(w)
-    inv = analysis.inventory
     report = ScanReport(
         target=inv.target,
         os=inv.os,
@@ -312,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     from customhouse.runtime.cli import add_commands as add_runtime_commands
 
     add_runtime_commands(sub)
+    _add_fs_command(command)
 
     p = command("cache", lambda a: EXIT_USAGE, "inspect or clear the layer cache")
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True, parser_class=_Parser)
@@ -319,6 +339,48 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_cache_clean)
     _common(c)
     return parser
+
+
+def _add_fs_command(command: Callable[..., _Parser]) -> None:
+    """`customhouse fs PATH` (customhouse/secrets/cli.py). Defined here, not there: importing the
+    `customhouse.secrets` package loads the rule engine and PyYAML, and `--help` must stay instant."""
+
+    def cmd_fs(args: argparse.Namespace) -> int:
+        from customhouse.secrets.cli import cmd_fs as run_fs
+
+        return run_fs(args)
+
+    p = command(
+        "fs",
+        cmd_fs,
+        "scan a directory tree (or one file) for secrets",
+        "Scan every regular file under PATH for secrets (tokens, keys, passwords). Symlinks are not followed, "
+        "FIFOs and devices never opened; binary, oversized and allowlisted files are skipped (docs/secrets.md). "
+        "Secrets are redacted in every report. Exit codes: 0 clean, 1 an unsuppressed finding at or above "
+        "--fail-on, 2 usage, 3 PATH unreadable, 6 internal error.",
+    )
+    p.add_argument("path", metavar="PATH", type=Path)
+    p.add_argument("-f", "--format", choices=FS_FORMATS, default="table", help="report format (default: table)")
+    p.add_argument("--scanners", default="secret", help="comma list of scanners (fs runs only 'secret', the default)")
+    p.add_argument(
+        "--fail-on",
+        default="",
+        metavar="SEVERITY",
+        help="exit 1 when an unsuppressed finding is at or above SEVERITY (critical, high, medium, low, info)",
+    )
+    p.add_argument("--severity", default="", help="report only these severities (comma list)")
+    p.add_argument(
+        "--ignore-file", type=Path, metavar="FILE", help="ignore file (default: ./.customhouseignore.yaml when present)"
+    )
+    p.add_argument("--respect-gitignore", action="store_true", help="skip what the tree's .gitignore files ignore")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files and directories matching GLOB (repeatable): a name anywhere, or a path from PATH",
+    )
+    _common(p)
 
 
 def _debug_log(exc: BaseException) -> Path | None:

@@ -102,6 +102,12 @@ def add_config_commands(sub: Any) -> None:
         help="skip files and directories matching GLOB (repeatable): a name anywhere, or a path from PATH",
     )
     p.add_argument(
+        "--scanners",
+        default="misconfig,secret",
+        metavar="LIST",
+        help="misconfig, secret or both (default): secret also reports credentials in the scanned files",
+    )
+    p.add_argument(
         "--enable-check",
         action="append",
         default=[],
@@ -263,6 +269,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     from customhouse.vulnscan import DEFAULT_IGNORE_FILE, filter_findings, gate
 
     # Every usage error before any work (and before a policy worker is started).
+    scanners = {x.strip() for x in args.scanners.split(",") if x.strip()}
+    if not scanners or scanners - {"misconfig", "secret"}:
+        raise UsageError(f"--scanners: {args.scanners!r}: use misconfig, secret or both")
     severities = _severities(args.severity) if args.severity else ()
     fail_on = _fail_on(args.fail_on)
     options = misconfig_options(args)
@@ -281,7 +290,18 @@ def cmd_config(args: argparse.Namespace) -> int:
     with _policy_set(args) as policies:
         if policies is not None:
             skip = resolve_check_ids(skip, "--skip-check", policies)
-        result = scan_tree(args.path, options, skip, policies=policies, exclude=args.exclude, enable=enable)
+        result = scan_tree(
+            args.path,
+            options,
+            skip,
+            policies=policies,
+            exclude=args.exclude,
+            enable=enable,
+            secrets="secret" in scanners,
+        )
+    if "misconfig" not in scanners:
+        result.findings = [f for f in result.findings if f.kind != "misconfiguration"]
+        result.evaluated = {}
 
     warnings = list(result.warnings)
     if args.path.is_file() and not result.scanned:

@@ -339,13 +339,15 @@ def scan_tree(
     enable: Iterable[str] = (),
     file_types: Iterable[FileType] = (),
     keep_documents: bool = False,
+    secrets: bool = True,
 ) -> ScanResult:
     """Scan every file under `root` whose type is recognised (docs/checks.md lists the types).
 
     `skip` and `enable` are check ids to leave out and off-by-default checks to run; `exclude`
     are `--exclude` globs (see `excluded`); `policies` is a loaded Rego `PolicySet` or None;
     `file_types` limits the scan (e.g. `customhouse k8s` scans only manifests). Kubernetes
-    manifests are also checked together, once per tree (`run_tree_checks`).
+    manifests are also checked together, once per tree (`run_tree_checks`). With `secrets`,
+    every parsed document is also scanned for secrets (`customhouse.secrets.targets`).
     """
     if not root.exists():
         raise InputError(f"{root}: no such file or directory")
@@ -367,6 +369,10 @@ def scan_tree(
             result.documents.append(doc)
         ran = [c.meta for c in checks_for(ft, skip, enable)]
         result.findings.extend(run_checks(doc, opts, skip, target=str(root), enable=enable))
+        if secrets:
+            from customhouse.secrets.targets import document_findings
+
+            result.findings.extend(document_findings(doc, target=str(root)))
         if policies is not None:
             ran += [c.meta for c in policies.checks() if ft in c.meta.file_types and c.meta.id not in skip]
             result.findings.extend(policies.evaluate(doc, opts, skip, target=str(root)))

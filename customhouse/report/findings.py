@@ -112,6 +112,31 @@ class MisconfigDetail:
 
 
 @dataclass(frozen=True)
+class SecretDetail:
+    """The secret-specific part of a finding (kind == "secret"). Never holds the raw secret.
+
+    `secret` and `match` are redacted (docs/secrets.md: first characters, `…`, a hash);
+    the finding's `fingerprint` is the secret's (rule id + secret bytes), so one ignore entry
+    accepts the same secret wherever it moves. For image layers, `added_in_layer` is the layer
+    whose tar holds the file and `removed_in_layer` the later layer that deleted or overwrote it
+    (-1 while it is still in the final filesystem): a removed secret is still extractable.
+    """
+
+    category: str
+    provider: str = ""
+    secret: str = ""  # redacted
+    match: str = ""  # the matched text with the secret redacted
+    validated: bool | None = None
+    entropy: float = 0.0
+    end_column: int = 0  # exclusive, like SARIF's endColumn
+    origin: str = "file"  # file, layer-file, image-env, image-label, image-history, k8s-secret, manifest-env
+    added_in_layer: int = -1
+    removed_in_layer: int = -1
+    removal: str = ""  # whiteout, opaque, overwritten
+    removed_by: str = ""  # created_by of the removing layer
+
+
+@dataclass(frozen=True)
 class Finding:
     id: str  # stable check or advisory id (a CVE when there is one)
     kind: Kind
@@ -127,6 +152,7 @@ class Finding:
     fingerprint: str = ""
     vulnerability: VulnerabilityDetail | None = None
     misconfiguration: MisconfigDetail | None = None
+    secret: SecretDetail | None = None
 
     def with_fingerprint(self) -> Finding:
         return replace(self, fingerprint=fingerprint(self))
@@ -137,7 +163,12 @@ class Finding:
 
 
 def fingerprint(f: Finding) -> str:
-    """Stable identity of "this issue in this place": kind, id, location, package."""
+    """Stable identity of "this issue in this place": kind, id, location, package.
+
+    A secret finding that already carries its secret's fingerprint (`customhouse.secrets.fingerprint`:
+    rule id and secret, wherever it is) keeps it."""
+    if f.secret is not None and f.fingerprint:
+        return f.fingerprint
     loc = f.location
     parts = [
         f.kind,

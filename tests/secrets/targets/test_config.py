@@ -1,0 +1,78 @@
+"""`customhouse config PATH` reports secrets in the documents it parses: Kubernetes Secrets (base64
+`data` decoded), env values of manifests, compose files and Dockerfiles."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from customhouse.misconfig.runner import scan_tree
+from tests.secrets.targets.conftest import cli, token
+
+K8S, ENV, COMPOSE, COMPOSE_LIST, DOCKERFILE = token(21), token(22), token(23), token(24), token(25)
+
+
+def _tree(root: Path) -> Path:
+    root.mkdir(parents=True)
+    b64 = base64.b64encode(f"GITHUB_TOKEN={K8S}\n".encode()).decode()
+    (root / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ci\n  namespace: build\ntype: Opaque\n"
+        f"data:\n  placeholder: {base64.b64encode(b'not a secret').decode()}\n  env: {b64}\n"
+    )
+    (root / "deploy.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n"
+        "      containers:\n      - name: web\n        image: nginx:1.27\n        env:\n"
+        f"        - name: GITHUB_TOKEN\n          value: {ENV}\n"
+    )
+    (root / "docker-compose.yml").write_text(
+        "services:\n  web:\n    image: nginx:1.27\n    environment:\n"
+        f"      GITHUB_TOKEN: {COMPOSE}\n  worker:\n    image: nginx:1.27\n    environment:\n"
+        f"      - GITHUB_TOKEN={COMPOSE_LIST}\n"
+    )
+    (root / "Dockerfile").write_text(f"FROM alpine:3.20\nENV GH_TOKEN={DOCKERFILE}\nUSER 1000\n")
+    return root
+
+
+def test_config_reports_secrets_in_every_document(tmp_path: Path, cli_cache: Path) -> None:
+    root = _tree(tmp_path / "tree")
+    run = cli("config", str(root), "-f", "json", cache=cli_cache)
+    assert run.code == 0, run.err
+    for raw in (K8S, ENV, COMPOSE, COMPOSE_LIST, DOCKERFILE):
+        assert raw not in run.out
+    secrets = [f for f in json.loads(run.out)["findings"] if f["kind"] == "secret"]
+    where = sorted((f["location"]["path"], f["location"]["line"], f["id"]) for f in secrets)
+    assert where == [
+        ("Dockerfile", 2, "github-pat"),
+        ("deploy.yaml", 13, "github-pat"),
+        ("docker-compose.yml", 5, "github-pat"),
+        ("docker-compose.yml", 9, "github-pat"),
+        ("secret.yaml", 9, "github-pat"),
+    ]
+    k8s = next(f for f in secrets if f["location"]["path"] == "secret.yaml")
+    assert k8s["secret"]["origin"] == "k8s-secret"
+    assert k8s["location"]["json_path"] == "$.data.env"
+    assert (k8s["location"]["resource_kind"], k8s["location"]["resource_namespace"]) == ("Secret", "build")
+    assert k8s["location"]["resource_name"] == "ci"
+    assert "base64-decoded" in k8s["message"]
+    # The base64 text itself is not printed either (nor reported again by a generic rule).
+    assert base64.b64encode(f"GITHUB_TOKEN={K8S}\n".encode()).decode() not in run.out
+
+
+def test_secret_pass_can_be_turned_off(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "tree")
+    on = scan_tree(root)
+    off = scan_tree(root, secrets=False)
+    assert {f.kind for f in on.findings} == {"secret", "misconfiguration"}
+    assert {f.kind for f in off.findings} == {"misconfiguration"}
+    assert [f for f in on.findings if f.kind != "secret"] == off.findings
+
+
+def test_inline_ignore_comment_applies_to_secrets(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "Dockerfile").write_text(
+        f"FROM alpine:3.20\n# customhouse:ignore=github-pat revoked in 2024\nENV GH_TOKEN={DOCKERFILE}\nUSER 1000\n"
+    )
+    found = [f for f in scan_tree(root).findings if f.kind == "secret"]
+    assert len(found) == 1 and found[0].suppressed is not None and found[0].suppressed.source == "inline"
