@@ -662,34 +662,33 @@ def _obj(v: Any, what: str) -> dict[str, Any]:
     raise ValueError(f"{what}: expected an object, got {type(v).__name__}")
 
 
-_PROC_KEYS = frozenset(
-    (
-        "pid",
-        "ppid",
-        "sid",
-        "name",
-        "exe",
-        "exepath",
-        "args",
-        "cwd",
-        "tty",
-        "uid",
-        "gid",
-        "user",
-        "group",
-        "loginuid",
-        "loginname",
-        "cap_permitted",
-        "cap_effective",
-        "cap_inheritable",
-        "is_suid_exe",
-        "is_sgid_exe",
-        "exe_upper_layer",
-        "exe_writable",
-        "exe_mtime",
-        "ancestors",
-    )
+# The scalar fields of a Process as they appear in JSON (ancestors are encoded separately).
+_PROC_SCALARS = (
+    "pid",
+    "ppid",
+    "sid",
+    "name",
+    "exe",
+    "exepath",
+    "args",
+    "cwd",
+    "tty",
+    "uid",
+    "gid",
+    "user",
+    "group",
+    "loginuid",
+    "loginname",
+    "cap_permitted",
+    "cap_effective",
+    "cap_inheritable",
+    "is_suid_exe",
+    "is_sgid_exe",
+    "exe_upper_layer",
+    "exe_writable",
+    "exe_mtime",
 )
+_PROC_KEYS = frozenset((*_PROC_SCALARS, "ancestors"))
 
 
 def process_from_dict(d: Any, what: str = "proc", depth: int = 0) -> Process:
@@ -922,31 +921,7 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
 
 def process_to_dict(p: Process) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in (
-        "pid",
-        "ppid",
-        "sid",
-        "name",
-        "exe",
-        "exepath",
-        "args",
-        "cwd",
-        "tty",
-        "uid",
-        "gid",
-        "user",
-        "group",
-        "loginuid",
-        "loginname",
-        "cap_permitted",
-        "cap_effective",
-        "cap_inheritable",
-        "is_suid_exe",
-        "is_sgid_exe",
-        "exe_upper_layer",
-        "exe_writable",
-        "exe_mtime",
-    ):
+    for key in _PROC_SCALARS:
         _put(out, key, getattr(p, key))
     if p.ancestors:
         out["ancestors"] = [process_to_dict(a) for a in p.ancestors]
