@@ -49,5 +49,5 @@ def assert_one_line_error(run: Run, code: int, *needles: str) -> None:
 # regopy (rego-cpp) is never imported in the test process: its shared library carries its own
 # copy of RE2/abseil, and once it is loaded google-re2 (the runtime rule engine's regex engine)
 # aborts the process when it compiles a pattern. The product evaluates Rego in a worker process
-# for the same reason (customhouse/misconfig/rego.py); tests look the module up with
-# importlib.util.find_spec instead of pytest.importorskip.
+# for the same reason (customhouse/misconfig/rego.py); tests never `import regopy` (nor
+# pytest.importorskip it): it is a declared dependency, and a missing one fails loudly.

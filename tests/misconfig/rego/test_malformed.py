@@ -3,7 +3,6 @@ rule that never ends, or grows without bound, is stopped instead of hanging the 
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
@@ -12,9 +11,6 @@ import pytest
 from customhouse.errors import EXIT_INPUT, InputError
 from customhouse.misconfig.rego import blank_comments, load_policies
 from customhouse.misconfig.runner import parse_document
-
-if importlib.util.find_spec("regopy") is None:  # found, never imported: see tests/helpers.py
-    pytest.skip("regopy is not installed", allow_module_level=True)
 
 HEADER = (
     "package custom.t.{name}\n\nimport rego.v1\n\n"

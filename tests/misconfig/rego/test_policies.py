@@ -3,7 +3,6 @@ through the same finding, suppression and ignore-file path as the built-in check
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -13,9 +12,6 @@ import pytest
 from customhouse.misconfig.rego import PolicySet, build_inputs, load_policies
 from customhouse.misconfig.runner import parse_document, scan_tree
 from customhouse.report.findings import Finding
-
-if importlib.util.find_spec("regopy") is None:  # found, never imported: see tests/helpers.py
-    pytest.skip("regopy is not installed", allow_module_level=True)
 
 POLICIES = Path(__file__).parent / "policies"
 

@@ -3,16 +3,10 @@ reused for every document, with exact finding counts (the rate is measured in be
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-
-import pytest
 
 from customhouse.misconfig.rego import load_policies
 from customhouse.misconfig.runner import parse_document
-
-if importlib.util.find_spec("regopy") is None:  # found, never imported: see tests/helpers.py
-    pytest.skip("regopy is not installed", allow_module_level=True)
 
 DOCUMENTS = 500
 
