@@ -33,6 +33,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--debug", action="store_true", help="verbose diagnostics on stderr")
 
 
+def _jobs_arg(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: a number of processes, 0 for every usable CPU")
+    return n
+
+
+def add_jobs_option(p: argparse.ArgumentParser) -> None:
+    """`--jobs` for the commands that scan a tree file by file (`config`, `k8s`)."""
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs_arg,
+        default=0,
+        metavar="N",
+        help="processes for the per-file work (default 0: every usable CPU; trees under "
+        "48 files and scans with --policy use one)",
+    )
+
+
 def add_misconfig_options(p: argparse.ArgumentParser) -> None:
     """Flags shared by `config`, `k8s` and `image --scanners misconfig`."""
     g = p.add_argument_group("misconfiguration options")
@@ -118,6 +141,7 @@ def add_config_commands(sub: Any) -> None:
     from customhouse.misconfig.k8s.posture_cli import add_pss_options
 
     add_pss_options(p)
+    add_jobs_option(p)
     _common(p)
     p.set_defaults(func=cmd_config)
 
@@ -262,7 +286,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
     from customhouse.cli import _severities, _warn
     from customhouse.match.ignore import apply_ignores, load_ignore_file
-    from customhouse.misconfig.runner import scan_tree
+    from customhouse.misconfig.runner import collector_paused, scan_tree
     from customhouse.model import TargetInfo
     from customhouse.report import finding_renderer
     from customhouse.report.scan_report import ScanReport
@@ -287,7 +311,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         ignore = Path(DEFAULT_IGNORE_FILE)
     rules = load_ignore_file(ignore) if ignore is not None else []
 
-    with _policy_set(args) as policies:
+    with _policy_set(args) as policies, collector_paused():
         if policies is not None:
             skip = resolve_check_ids(skip, "--skip-check", policies)
         result = scan_tree(
@@ -298,6 +322,8 @@ def cmd_config(args: argparse.Namespace) -> int:
             exclude=args.exclude,
             enable=enable,
             secrets="secret" in scanners,
+            jobs=args.jobs,
+            cache_dir=args.cache_dir,
         )
     if "misconfig" not in scanners:
         result.findings = [f for f in result.findings if f.kind != "misconfiguration"]
@@ -319,10 +345,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     if not args.quiet:
         for w in warnings:
             _warn(w)
-    evaluated = {
-        path: [(cid, title) for cid, title in ran if not severities or result.check_severity.get(cid) in severities]
-        for path, ran in result.evaluated.items()
-    }
+    evaluated = result.evaluated
+    if severities:  # the checks a file passed, as far as the report shows their severity
+        evaluated = {
+            path: [(cid, title) for cid, title in ran if result.check_severity.get(cid) in severities]
+            for path, ran in evaluated.items()
+        }
     report = ScanReport(
         target=TargetInfo(name=str(args.path), kind="config"),
         os=None,

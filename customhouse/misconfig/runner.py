@@ -14,7 +14,9 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,17 +226,18 @@ def iter_files(root: Path, exclude: Iterable[str] = ()) -> Iterable[tuple[Path, 
     if root.is_file():
         yield root, root.name
         return
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        rel_dir = "" if here == root else str(here.relative_to(root))
+    top = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        # paths as strings: a Path per file (and relative_to) costs more than the walk itself
+        rel_dir = "" if dirpath == top else os.path.relpath(dirpath, top)
         dirnames[:] = sorted(
             d
             for d in dirnames
             if d not in SKIP_DIRS and not (excl and excluded(f"{rel_dir}/{d}" if rel_dir else d, excl))
         )
+        here = Path(dirpath)
         for name in sorted(filenames):
-            full = here / name
-            yield full, str(full.relative_to(root))
+            yield here / name, f"{rel_dir}/{name}" if rel_dir else name
 
 
 def iter_documents(
@@ -259,12 +262,12 @@ def iter_documents(
         if kind is None or (wanted and kind not in wanted and kind not in ("yaml?", "toml?")):
             continue
         try:
-            st = full.lstat()
+            st = os.lstat(full)
         except OSError as exc:
             result.warnings.append(f"{rel}: cannot read ({exc.strerror})")
             result.skipped += 1
             continue
-        if not full.is_file() or full.is_symlink():
+        if not stat.S_ISREG(st.st_mode):  # symlinks, fifos, devices, directories
             continue
         if st.st_size > max_file_bytes:
             if kind in ("yaml?", "toml?"):  # only report files we would have scanned
@@ -329,6 +332,176 @@ def run_tree_checks(
     return findings, ran
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a command's scan.
+
+    Everything a scan allocates (parsed documents with their positions, objects, findings) stays
+    alive until the report is written, since the tree-level checks need every document, so the
+    collector's passes over millions of young containers find nothing to free: on 2,000
+    manifests they cost about 15 % of the run (bench/k8s.py). Reference counting still frees
+    everything else. At the end what the scan kept is frozen (moved out of the collector's
+    sight) rather than walked again by the first collection after it."""
+    import gc
+
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+#: Below this many candidate files a scan stays in one process: forking and sending results
+#: back would cost more than the second core saves.
+PARALLEL_MIN_FILES = 48
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and `taskset` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class _TreeJob:
+    """Everything a part of a tree scan needs; set before the worker processes fork, so the
+    workers inherit it instead of receiving it pickled with every part."""
+
+    root: Path
+    files: list[tuple[Path, str]]
+    options: Options
+    skip: tuple[str, ...]
+    enable: tuple[str, ...]
+    policies: Any
+    max_file_bytes: int
+    exclude: tuple[str, ...]
+    file_types: tuple[FileType, ...]
+    keep_documents: bool
+    secrets: bool
+    cache_dir: Path | None  # of the compiled secret rules
+
+
+def _secret_scanner(job: _TreeJob) -> Any:
+    """The process's compiled secret scanner for this job: built on first use (a tree with
+    nothing to scan never loads the rules) and then shared by every document."""
+    key = (job.cache_dir, os.environ.get("CUSTOMHOUSE_SECRETS_BACKEND", ""))
+    scanner = _SCANNERS.get(key)
+    if scanner is None:
+        from customhouse.secrets.targets import default_scanner, get_scanner
+
+        scanner = get_scanner(job.cache_dir) if job.cache_dir is not None else default_scanner()
+        _SCANNERS[key] = scanner
+    return scanner
+
+
+_SCANNERS: dict[tuple[Path | None, str], Any] = {}  # as secrets.targets.get_scanner keys them
+
+
+_JOB: _TreeJob | None = None
+
+
+def _scan_part(job: _TreeJob, lo: int, hi: int) -> tuple[ScanResult, list[Document]]:
+    """Files `lo:hi` of the tree through their per-file checks (and secrets, and policies).
+
+    Returns the partial result and the Kubernetes documents, which the tree-level checks need
+    all at once. Parts concatenated in order give exactly what one pass over the tree gives."""
+    result = ScanResult()
+    k8s_docs: list[Document] = []
+    _ran_lists: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    target = str(job.root)
+    docs = iter_documents(job.root, result, job.max_file_bytes, job.exclude, job.file_types, job.files[lo:hi])
+    for doc in docs:
+        ft = doc.file_type
+        if ft == "kubernetes":
+            k8s_docs.append(doc)
+        if job.keep_documents:
+            result.documents.append(doc)
+        ran = [c.meta for c in checks_for(ft, job.skip, job.enable)]
+        result.findings.extend(run_checks(doc, job.options, job.skip, target=target, enable=job.enable))
+        if job.secrets:
+            from customhouse.secrets.targets import document_findings
+
+            result.findings.extend(document_findings(doc, target=target, scanner=_secret_scanner(job)))
+        if job.policies is not None:
+            ran += [c.meta for c in job.policies.checks() if ft in c.meta.file_types and c.meta.id not in job.skip]
+            result.findings.extend(job.policies.evaluate(doc, job.options, job.skip, target=target))
+        key = tuple(m.id for m in ran)
+        ids = _ran_lists.get(key)
+        if ids is None:  # one shared list per set of checks: cheap to build and to send back
+            ids = _ran_lists[key] = [(m.id, m.title) for m in ran]
+            result.check_severity.update((m.id, m.severity) for m in ran)
+        result.evaluated[doc.path] = ids
+    return result, k8s_docs
+
+
+def _forked_part(bounds: tuple[int, int]) -> tuple[ScanResult, list[Document]]:
+    """A worker's part of the scan: the job is the one the parent set before forking."""
+    import gc
+
+    gc.disable()  # a short-lived worker whose allocations all survive until they are sent back
+    assert _JOB is not None
+    return _scan_part(_JOB, *bounds)
+
+
+def _merge(parts: Iterable[tuple[ScanResult, list[Document]]]) -> tuple[ScanResult, list[Document]]:
+    out = ScanResult()
+    k8s_docs: list[Document] = []
+    for part, docs in parts:
+        out.findings += part.findings
+        out.warnings += part.warnings
+        for ft, n in part.scanned.items():
+            out.scanned[ft] = out.scanned.get(ft, 0) + n
+        out.skipped += part.skipped
+        out.evaluated.update(part.evaluated)
+        out.check_severity.update(part.check_severity)
+        out.documents += part.documents
+        k8s_docs += docs
+    return out, k8s_docs
+
+
+def _prepare_fork(job: _TreeJob) -> None:
+    """Load in the parent what every worker needs (parsers, check registries), so the workers
+    inherit it instead of each importing and building it again."""
+    types = job.file_types or tuple(PARSERS)
+    for ft in types:
+        if ft in PARSERS:
+            _parser(ft)
+        checks_for(ft, job.skip, job.enable)
+    if job.secrets:
+        _secret_scanner(job)
+
+
+def _scan_files(job: _TreeJob, jobs: int) -> tuple[ScanResult, list[Document]]:
+    """The per-file work, over `jobs` processes when the tree is big enough.
+
+    Worker processes are forked (they inherit the loaded checks and the compiled secret rules)
+    and each takes contiguous parts of the file list; the parts are merged in order, so the
+    report is byte-for-byte the one a single process writes. Custom Rego policies run in a
+    worker process of their own and keep the scan in one process."""
+    global _JOB
+    n = len(job.files)
+    candidates = sum(1 for _, rel in job.files if detect_by_name(rel) is not None)
+    if jobs <= 1 or job.policies is not None or candidates < PARALLEL_MIN_FILES or not hasattr(os, "fork"):
+        return _scan_part(job, 0, n)
+    import multiprocessing
+
+    _prepare_fork(job)
+    n_parts = jobs * 8  # small parts even out files of very different sizes between the workers
+    bounds = [(n * i // n_parts, n * (i + 1) // n_parts) for i in range(n_parts)]
+    _JOB = job
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            return _merge(pool.imap(_forked_part, bounds))
+    finally:
+        _JOB = None
+
+
 def scan_tree(
     root: Path,
     options: Options | None = None,
@@ -340,6 +513,8 @@ def scan_tree(
     file_types: Iterable[FileType] = (),
     keep_documents: bool = False,
     secrets: bool = True,
+    jobs: int = 0,
+    cache_dir: Path | None = None,
 ) -> ScanResult:
     """Scan every file under `root` whose type is recognised (docs/checks.md lists the types).
 
@@ -347,7 +522,9 @@ def scan_tree(
     are `--exclude` globs (see `excluded`); `policies` is a loaded Rego `PolicySet` or None;
     `file_types` limits the scan (e.g. `customhouse k8s` scans only manifests). Kubernetes
     manifests are also checked together, once per tree (`run_tree_checks`). With `secrets`,
-    every parsed document is also scanned for secrets (`customhouse.secrets.targets`).
+    every parsed document is also scanned for secrets (`customhouse.secrets.targets`), with the
+    compiled rules cached under `cache_dir` (default: the user's cache directory). `jobs` is
+    the number of processes for the per-file work (0: every usable CPU).
     """
     if not root.exists():
         raise InputError(f"{root}: no such file or directory")
@@ -359,29 +536,31 @@ def scan_tree(
 
         opts = replace(opts, tree_files=frozenset(rel for _, rel in files))
     skip, enable = tuple(skip), tuple(enable)
-    result = ScanResult()
-    k8s_docs: list[Document] = []
-    for doc in iter_documents(root, result, max_file_bytes, excl, file_types, files):
-        ft = doc.file_type
-        if ft == "kubernetes":
-            k8s_docs.append(doc)
-        if keep_documents:
-            result.documents.append(doc)
-        ran = [c.meta for c in checks_for(ft, skip, enable)]
-        result.findings.extend(run_checks(doc, opts, skip, target=str(root), enable=enable))
-        if secrets:
-            from customhouse.secrets.targets import document_findings
-
-            result.findings.extend(document_findings(doc, target=str(root)))
-        if policies is not None:
-            ran += [c.meta for c in policies.checks() if ft in c.meta.file_types and c.meta.id not in skip]
-            result.findings.extend(policies.evaluate(doc, opts, skip, target=str(root)))
-        result.evaluated[doc.path] = [(m.id, m.title) for m in ran]
-        result.check_severity.update((m.id, m.severity) for m in ran)
+    job = _TreeJob(
+        root=root,
+        files=files,
+        options=opts,
+        skip=skip,
+        enable=enable,
+        policies=policies,
+        max_file_bytes=max_file_bytes,
+        exclude=excl,
+        file_types=tuple(file_types),
+        keep_documents=keep_documents,
+        secrets=secrets,
+        cache_dir=cache_dir,
+    )
+    result, k8s_docs = _scan_files(job, jobs if jobs > 0 else usable_cpus())
     if k8s_docs:
         found, tree_ran = run_tree_checks(k8s_docs, str(root), opts, skip, enable)
         result.findings.extend(found)
+        more = [(i, t) for i, t, _ in tree_ran]
+        # id of a shared per-file list -> (it, it + more); the list is kept so its id stays its own
+        joined: dict[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {}
         for d in k8s_docs:
-            result.evaluated[d.path] = result.evaluated.get(d.path, []) + [(i, t) for i, t, _ in tree_ran]
+            base = result.evaluated.get(d.path, [])
+            if id(base) not in joined:
+                joined[id(base)] = (base, base + more)
+            result.evaluated[d.path] = joined[id(base)][1]
         result.check_severity.update((i, sev) for i, _, sev in tree_ran)
     return result

@@ -11,7 +11,7 @@ files, are applied as YAML 1.1 defines them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -64,8 +64,33 @@ def json_path(path: Path_) -> str:
     return out
 
 
+_STR = "tag:yaml.org,2002:str"
+_BASE: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BASE):  # type: ignore[valid-type,misc]
+    """The C safe loader with the type of plain scalars remembered by their text.
+
+    Resolving a plain scalar's type (int, bool, null, timestamp, str...) runs a list of regexes
+    in Python for each one; manifests repeat the same few hundred values (`true`, `100m`, `TCP`,
+    label values) thousands of times, and with only the safe implicit resolvers (no path
+    resolvers) the type depends on the text alone."""
+
+    _plain: ClassVar[dict[str, str]] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = self._plain.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._plain) < 100_000:
+                    self._plain[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 def _loader() -> type:
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return _Loader
 
 
 def _sizes(node: yaml.Node, memo: dict[int, int], limit: int, stack: set[int]) -> int:
@@ -102,6 +127,8 @@ class _Converter:
         self.positions: dict[Path_, tuple[int, int]] = {}
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _STR:  # most values: the text is the value
+            return node.value
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError:
@@ -155,7 +182,10 @@ def load_yaml_documents(text: str, where: str, limit: int = MAX_EXPANDED_NODES) 
         if node is None:
             continue
         try:
-            _sizes(node, {}, limit, set())
+            # Without an anchor nothing is shared, so the expanded size is at most the number
+            # of nodes, and a node takes at least one character of the text.
+            if "&" in text or len(text) > limit:
+                _sizes(node, {}, limit, set())
         except YamlError as exc:
             raise YamlError(f"{where}:{exc.line}: {exc.message}", exc.line) from None
         except RecursionError:

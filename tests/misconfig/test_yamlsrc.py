@@ -50,3 +50,26 @@ def test_recursive_alias_and_deep_nesting() -> None:
         load_yaml_documents("a: &a [*a]\n", "loop.yaml")
     with pytest.raises(YamlError):
         load_yaml_documents("[" * 5000 + "]" * 5000 + "\n", "deep.yaml")
+
+
+def test_scalar_types_match_pyyaml_on_every_load() -> None:
+    """Plain scalars' types are remembered by their text: the second load (memo warm) and
+    quoted forms must still give exactly what PyYAML's safe loader gives."""
+    import yaml
+
+    text = (
+        "a: [true, yes, 'true', 1, '1', 0x1f, 1.5, .inf, ~, null, 'null', 2001-12-14, '2001-12-14', 100m, 0o17,"
+        ' "yes", 1_000, -0, +12, 1e3, TCP, ""]\n'
+    )
+    expected = yaml.safe_load(text)
+    for _ in range(2):
+        assert load_yaml_documents(text, "t.yaml")[0].data == expected
+
+
+def test_anchorless_document_over_the_node_limit_is_still_refused() -> None:
+    """The expanded-size walk is skipped only when it cannot matter (no anchor and a text
+    shorter than the limit); a long anchorless document is still measured."""
+    text = "[" + ",".join(["1"] * 600) + "]"
+    with pytest.raises(YamlError, match="expands to more than 500 nodes"):
+        load_yaml_documents(text, "big.yaml", limit=500)
+    assert len(load_yaml_documents("[1, 2, 3]", "small.yaml", limit=500)[0].data) == 3

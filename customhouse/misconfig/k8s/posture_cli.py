@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,7 +188,7 @@ def pss_extra(args: argparse.Namespace) -> dict[str, str]:
 
 def add_commands(sub: Any) -> None:
     """Register `k8s` on the top-level parser."""
-    from customhouse.misconfig.cli import CONFIG_FORMATS, _common, add_misconfig_options
+    from customhouse.misconfig.cli import CONFIG_FORMATS, _common, add_jobs_option, add_misconfig_options
 
     p = sub.add_parser(
         "k8s",
@@ -229,6 +228,7 @@ def add_commands(sub: Any) -> None:
     )
     add_pss_options(p)
     add_misconfig_options(p)
+    add_jobs_option(p)
     _common(p)
     p.set_defaults(func=cmd_k8s)
 
@@ -269,6 +269,8 @@ def scan_k8s(
     policies: Any = None,
     exclude: Sequence[str] = (),
     enable: Iterable[str] = (),
+    jobs: int = 0,
+    cache_dir: Path | None = None,
 ) -> K8sScan:
     """Every Kubernetes manifest under `root` through the per-file and the tree-level checks.
 
@@ -287,6 +289,8 @@ def scan_k8s(
         enable=enable,
         file_types=("kubernetes",),
         keep_documents=True,
+        jobs=jobs,
+        cache_dir=cache_dir,
     )
     out = K8sScan(
         findings=res.findings,
@@ -304,27 +308,6 @@ def scan_k8s(
     if summary:
         out.warnings.append(summary)
     return out
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection during the scan.
-
-    Everything a scan allocates (parsed documents with their positions, objects, findings) stays
-    alive until the report is written, since the tree-level checks need every document, so the
-    collector's passes over millions of young containers find nothing to free: on 2,000
-    manifests they cost about 15 % of the run (bench/k8s.py). Reference counting still frees
-    everything else; collections resume when the scan is done."""
-    import gc
-
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def cmd_k8s(args: argparse.Namespace) -> int:
@@ -352,10 +335,21 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     if args.ignore_file is not None and not args.ignore_file.is_file():
         raise InputError(f"{args.ignore_file}: ignore file not found")
 
-    with _policy_set(args) as policies, _collector_paused():
+    from customhouse.misconfig.runner import collector_paused
+
+    with _policy_set(args) as policies, collector_paused():
         if policies is not None:
             skip = resolve_check_ids(skip, "--skip-check", policies)
-        result = scan_k8s(args.path, options, skip, policies=policies, exclude=args.exclude, enable=enable)
+        result = scan_k8s(
+            args.path,
+            options,
+            skip,
+            policies=policies,
+            exclude=args.exclude,
+            enable=enable,
+            jobs=args.jobs,
+            cache_dir=args.cache_dir,
+        )
 
     warnings = list(result.warnings)
     if args.path.is_file() and not result.scanned:
@@ -369,10 +363,12 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     if not args.quiet:
         for w in warnings:
             _warn(w)
-    evaluated = {
-        path: [(cid, title) for cid, title in ran if not severities or result.check_severity.get(cid) in severities]
-        for path, ran in result.evaluated.items()
-    }
+    evaluated = result.evaluated
+    if severities:  # the checks a file passed, as far as the report shows their severity
+        evaluated = {
+            path: [(cid, title) for cid, title in ran if result.check_severity.get(cid) in severities]
+            for path, ran in evaluated.items()
+        }
     report = ScanReport(
         target=TargetInfo(name=str(args.path), kind="k8s"),
         os=None,

@@ -1,0 +1,168 @@
+"""`config` and `k8s` over several processes (`--jobs`) report exactly what one process reports.
+
+The tree is big enough (over `PARALLEL_MIN_FILES` candidate files) that `--jobs 2` really
+forks, and mixes every kind of outcome a worker has to send back: findings of each file type,
+secrets, inline suppressions, warnings for broken files (in the middle of the file list, so
+their order is tested), and Kubernetes objects that the tree-level RBAC and NetworkPolicy
+checks need all at once in the parent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import string
+from pathlib import Path
+
+import pytest
+
+from customhouse.misconfig.runner import PARALLEL_MIN_FILES, scan_tree
+from tests.helpers import run_cli
+
+
+def _token(rng: random.Random) -> str:
+    """A GitHub-shaped token made up at test time (never a real credential)."""
+    return "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
+
+
+def _dockerfile(i: int, rng: random.Random) -> str:
+    base = rng.choice(["debian:12", "alpine", "ubuntu:latest", "python:3.12-slim@sha256:" + "a" * 64])
+    user = "" if i % 3 == 0 else "USER 1000\n"
+    secret = f"ENV API_TOKEN={_token(rng)}\n" if i % 7 == 0 else ""
+    ignore = "# customhouse:ignore=CH-DF-025 tracked elsewhere\n" if i % 5 == 0 else ""
+    return (
+        f"FROM {base}\n{secret}{ignore}RUN apt-get update && apt-get install -y curl\n"
+        f"RUN chmod 777 /srv && curl -fsSL https://example.org/i.sh | sh\n{user}CMD app --port {8000 + i}\n"
+    )
+
+
+def _deployment(i: int) -> str:
+    privileged = "true" if i % 4 == 0 else "false"
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app{i}
+  namespace: ns{i % 3}
+spec:
+  selector:
+    matchLabels: {{app: app{i}}}
+  template:
+    metadata:
+      labels: {{app: app{i}}}
+    spec:
+      hostNetwork: {"true" if i % 6 == 0 else "false"}
+      containers:
+        - name: main
+          image: registry.example/app{i}:1.{i}
+          securityContext:
+            privileged: {privileged}
+            runAsNonRoot: true
+"""
+
+
+RBAC = """apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: ops-admin
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: cluster-admin
+subjects:
+  - kind: ServiceAccount
+    name: deployer
+    namespace: ns1
+"""
+
+NETPOL = """apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-all
+  namespace: ns0
+spec:
+  podSelector: {}
+  ingress:
+    - from:
+        - ipBlock: {cidr: 0.0.0.0/0}
+"""
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = random.Random(7)
+    root = tmp_path_factory.mktemp("parallel")
+    for i in range(50):
+        d = root / f"svc{i:02d}"
+        d.mkdir()
+        (d / "Dockerfile").write_text(_dockerfile(i, rng))
+        (d / "deploy.yaml").write_text(_deployment(i))
+        if i % 8 == 0:
+            (d / "docker-compose.yml").write_text(
+                f"services:\n  web:\n    image: web:{i}\n    privileged: true\n"
+                f"    environment:\n      GITHUB_TOKEN: {_token(rng)}\n"
+            )
+    (root / "svc10" / "broken.yaml").write_text("apiVersion: v1\nkind: ConfigMap\ndata: [unclosed\n")
+    (root / "svc20" / "Containerfile").write_bytes(b"FROM x\x00\x01\x02 binary")
+    (root / "svc30" / "Dockerfile.bad").write_text("FROM alpine\nNOTANINSTRUCTION x\n")
+    (root / "svc05" / "rbac.yaml").write_text(RBAC)
+    (root / "svc35" / "netpol.yaml").write_text(NETPOL)
+    encoded = base64.b64encode(_token(rng).encode()).decode()
+    (root / "svc15" / "secret.yaml").write_text(
+        f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: gh\n  namespace: ns0\ndata:\n  token: {encoded}\n"
+    )
+    return root
+
+
+def test_tree_is_big_enough_to_fork(tree: Path) -> None:
+    candidates = [p for p in tree.rglob("*") if p.is_file()]
+    assert len(candidates) >= 2 * PARALLEL_MIN_FILES
+
+
+@pytest.mark.parametrize("command", ["config", "k8s"])
+def test_jobs_give_the_same_report(tree: Path, tmp_path: Path, command: str) -> None:
+    reports = {}
+    for jobs in ("1", "2", "3"):
+        run = run_cli(command, str(tree), "-f", "json", "--jobs", jobs, cache_dir=tmp_path / "cache")
+        assert run.code == 0, run.err
+        reports[jobs] = run.out
+    assert reports["1"] == reports["2"] == reports["3"]
+    doc = json.loads(reports["1"])
+    ids = {f["id"] for f in doc["findings"]}
+    kinds = {f["kind"] for f in doc["findings"]}
+    assert any(i.startswith("CH-K8S-PSS") for i in ids), ids
+    assert any(i.startswith("CH-K8S-RBAC") for i in ids), ids  # tree-level, from the parent
+    assert any(i.startswith("CH-K8S-NP") for i in ids), ids
+    assert "secret" in kinds
+    assert any("broken.yaml:4: invalid YAML" in w for w in doc["warnings"]), doc["warnings"]
+    if command == "config":
+        assert any(i.startswith("CH-DF") for i in ids) and any(i.startswith("CH-DC") for i in ids)
+        assert any(f["suppressed"] for f in doc["findings"])
+        assert any("Containerfile" in w and "binary" in w for w in doc["warnings"]), doc["warnings"]
+        assert any("Dockerfile.bad" in w for w in doc["warnings"]), doc["warnings"]
+
+
+def test_in_process_parts_merge_in_file_order(tree: Path, tmp_path: Path) -> None:
+    """The API gives the same result object (findings in order, warnings, counts, the checks
+    each file was evaluated against) for one and for two processes."""
+    one = scan_tree(tree, jobs=1, cache_dir=tmp_path)
+    two = scan_tree(tree, jobs=2, cache_dir=tmp_path)
+    assert [f.fingerprint for f in one.findings] == [f.fingerprint for f in two.findings]
+    assert one.warnings == two.warnings and len(one.warnings) == 3
+    assert one.scanned == two.scanned and one.skipped == two.skipped == 3
+    assert one.evaluated == two.evaluated and one.check_severity == two.check_severity
+
+
+def test_cache_dir_holds_the_compiled_secret_rules(tree: Path, tmp_path: Path) -> None:
+    """`config --cache-dir DIR` keeps the compiled secret rules in DIR, not in the user's cache."""
+    mine, other = tmp_path / "mine", tmp_path / "default"
+    run = run_cli("config", str(tree / "svc00"), "-f", "json", "--cache-dir", str(mine), cache_dir=other)
+    assert run.code == 0, run.err
+    assert any(p.is_file() for p in (mine / "secrets").glob("*")), list(mine.rglob("*"))
+    assert not (other / "secrets").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_bad_jobs_is_a_usage_error(tree: Path, value: str) -> None:
+    run = run_cli("config", str(tree), "--jobs", value)
+    assert run.code == 2 and "--jobs" in run.err and "Traceback" not in run.err
