@@ -43,6 +43,24 @@ def _jobs_arg(value: str) -> int:
     return n
 
 
+def add_scanners_option(p: argparse.ArgumentParser) -> None:
+    """`--scanners` of the commands that scan a tree (`config`, `k8s`)."""
+    p.add_argument(
+        "--scanners",
+        default="misconfig,secret",
+        metavar="LIST",
+        help="misconfig, secret or both (default): secret also reports credentials in the scanned files",
+    )
+
+
+def scanners_arg(args: argparse.Namespace) -> set[str]:
+    """The scanners `--scanners` asks for; a usage error for anything else (before any work)."""
+    scanners = {x.strip() for x in args.scanners.split(",") if x.strip()}
+    if not scanners or scanners - {"misconfig", "secret"}:
+        raise UsageError(f"--scanners: {args.scanners!r}: use misconfig, secret or both")
+    return scanners
+
+
 def add_jobs_option(p: argparse.ArgumentParser) -> None:
     """`--jobs` for the commands that scan a tree file by file (`config`, `k8s`)."""
     p.add_argument(
@@ -124,12 +142,7 @@ def add_config_commands(sub: Any) -> None:
         metavar="GLOB",
         help="skip files and directories matching GLOB (repeatable): a name anywhere, or a path from PATH",
     )
-    p.add_argument(
-        "--scanners",
-        default="misconfig,secret",
-        metavar="LIST",
-        help="misconfig, secret or both (default): secret also reports credentials in the scanned files",
-    )
+    add_scanners_option(p)
     p.add_argument(
         "--enable-check",
         action="append",
@@ -293,9 +306,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     from customhouse.vulnscan import DEFAULT_IGNORE_FILE, filter_findings, gate
 
     # Every usage error before any work (and before a policy worker is started).
-    scanners = {x.strip() for x in args.scanners.split(",") if x.strip()}
-    if not scanners or scanners - {"misconfig", "secret"}:
-        raise UsageError(f"--scanners: {args.scanners!r}: use misconfig, secret or both")
+    scanners = scanners_arg(args)
     severities = _severities(args.severity) if args.severity else ()
     fail_on = _fail_on(args.fail_on)
     options = misconfig_options(args)
@@ -322,12 +333,10 @@ def cmd_config(args: argparse.Namespace) -> int:
             exclude=args.exclude,
             enable=enable,
             secrets="secret" in scanners,
+            misconfig="misconfig" in scanners,
             jobs=args.jobs,
             cache_dir=args.cache_dir,
         )
-    if "misconfig" not in scanners:
-        result.findings = [f for f in result.findings if f.kind != "misconfiguration"]
-        result.evaluated = {}
 
     warnings = list(result.warnings)
     if args.path.is_file() and not result.scanned:

@@ -383,6 +383,7 @@ class _TreeJob:
     exclude: tuple[str, ...]
     file_types: tuple[FileType, ...]
     keep_documents: bool
+    misconfig: bool
     secrets: bool
     cache_dir: Path | None  # of the compiled secret rules
 
@@ -422,15 +423,18 @@ def _scan_part(job: _TreeJob, lo: int, hi: int) -> tuple[ScanResult, list[Docume
             k8s_docs.append(doc)
         if job.keep_documents:
             result.documents.append(doc)
-        ran = [c.meta for c in checks_for(ft, job.skip, job.enable)]
-        result.findings.extend(run_checks(doc, job.options, job.skip, target=target, enable=job.enable))
+        ran = [c.meta for c in checks_for(ft, job.skip, job.enable)] if job.misconfig else []
+        if job.misconfig:
+            result.findings.extend(run_checks(doc, job.options, job.skip, target=target, enable=job.enable))
         if job.secrets:
             from customhouse.secrets.targets import document_findings
 
             result.findings.extend(document_findings(doc, target=target, scanner=_secret_scanner(job)))
-        if job.policies is not None:
+        if job.policies is not None and job.misconfig:
             ran += [c.meta for c in job.policies.checks() if ft in c.meta.file_types and c.meta.id not in job.skip]
             result.findings.extend(job.policies.evaluate(doc, job.options, job.skip, target=target))
+        if not ran:
+            continue
         key = tuple(m.id for m in ran)
         ids = _ran_lists.get(key)
         if ids is None:  # one shared list per set of checks: cheap to build and to send back
@@ -513,6 +517,7 @@ def scan_tree(
     file_types: Iterable[FileType] = (),
     keep_documents: bool = False,
     secrets: bool = True,
+    misconfig: bool = True,
     jobs: int = 0,
     cache_dir: Path | None = None,
 ) -> ScanResult:
@@ -523,7 +528,8 @@ def scan_tree(
     `file_types` limits the scan (e.g. `customhouse k8s` scans only manifests). Kubernetes
     manifests are also checked together, once per tree (`run_tree_checks`). With `secrets`,
     every parsed document is also scanned for secrets (`customhouse.secrets.targets`), with the
-    compiled rules cached under `cache_dir` (default: the user's cache directory). `jobs` is
+    compiled rules cached under `cache_dir` (default: the user's cache directory); without
+    `misconfig` no check runs (a secrets-only scan). `jobs` is
     the number of processes for the per-file work (0: every usable CPU).
     """
     if not root.exists():
@@ -547,11 +553,12 @@ def scan_tree(
         exclude=excl,
         file_types=tuple(file_types),
         keep_documents=keep_documents,
+        misconfig=misconfig,
         secrets=secrets,
         cache_dir=cache_dir,
     )
     result, k8s_docs = _scan_files(job, jobs if jobs > 0 else usable_cpus())
-    if k8s_docs:
+    if k8s_docs and misconfig:
         found, tree_ran = run_tree_checks(k8s_docs, str(root), opts, skip, enable)
         result.findings.extend(found)
         more = [(i, t) for i, t, _ in tree_ran]

@@ -166,3 +166,21 @@ def test_cache_dir_holds_the_compiled_secret_rules(tree: Path, tmp_path: Path) -
 def test_bad_jobs_is_a_usage_error(tree: Path, value: str) -> None:
     run = run_cli("config", str(tree), "--jobs", value)
     assert run.code == 2 and "--jobs" in run.err and "Traceback" not in run.err
+
+
+@pytest.mark.parametrize("command", ["config", "k8s"])
+def test_scanners_choose_what_runs(tree: Path, tmp_path: Path, command: str) -> None:
+    """`--scanners misconfig` finds no secrets, `--scanners secret` runs no check (JUnit, which
+    lists every check that ran per file, then has no misconfiguration test cases at all)."""
+    cache = tmp_path / "cache"
+    only_checks = run_cli(command, str(tree), "-f", "json", "--scanners", "misconfig", cache_dir=cache)
+    only_secrets = run_cli(command, str(tree), "-f", "json", "--scanners", "secret", cache_dir=cache)
+    assert only_checks.code == only_secrets.code == 0, (only_checks.err, only_secrets.err)
+    checks = json.loads(only_checks.out)["findings"]
+    secrets = json.loads(only_secrets.out)["findings"]
+    assert checks and {f["kind"] for f in checks} == {"misconfiguration"}
+    assert secrets and {f["kind"] for f in secrets} == {"secret"}
+    junit = run_cli(command, str(tree), "-f", "junit", "--scanners", "secret", cache_dir=cache)
+    assert "CH-K8S" not in junit.out and "CH-DF" not in junit.out
+    bad = run_cli(command, str(tree), "--scanners", "vuln", cache_dir=cache)
+    assert bad.code == 2 and "--scanners" in bad.err

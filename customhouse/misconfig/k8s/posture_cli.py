@@ -188,7 +188,13 @@ def pss_extra(args: argparse.Namespace) -> dict[str, str]:
 
 def add_commands(sub: Any) -> None:
     """Register `k8s` on the top-level parser."""
-    from customhouse.misconfig.cli import CONFIG_FORMATS, _common, add_jobs_option, add_misconfig_options
+    from customhouse.misconfig.cli import (
+        CONFIG_FORMATS,
+        _common,
+        add_jobs_option,
+        add_misconfig_options,
+        add_scanners_option,
+    )
 
     p = sub.add_parser(
         "k8s",
@@ -226,6 +232,7 @@ def add_commands(sub: Any) -> None:
         metavar="ID[,ID...]",
         help="also run these checks that are off by default (repeatable)",
     )
+    add_scanners_option(p)
     add_pss_options(p)
     add_misconfig_options(p)
     add_jobs_option(p)
@@ -271,6 +278,7 @@ def scan_k8s(
     enable: Iterable[str] = (),
     jobs: int = 0,
     cache_dir: Path | None = None,
+    scanners: Iterable[str] = ("misconfig", "secret"),
 ) -> K8sScan:
     """Every Kubernetes manifest under `root` through the per-file and the tree-level checks.
 
@@ -289,6 +297,8 @@ def scan_k8s(
         enable=enable,
         file_types=("kubernetes",),
         keep_documents=True,
+        misconfig="misconfig" in scanners,
+        secrets="secret" in scanners,
         jobs=jobs,
         cache_dir=cache_dir,
     )
@@ -315,13 +325,21 @@ def cmd_k8s(args: argparse.Namespace) -> int:
 
     from customhouse.cli import _emit, _severities, _warn
     from customhouse.errors import InputError
-    from customhouse.misconfig.cli import _fail_on, _policy_set, _skips, misconfig_options, resolve_check_ids
+    from customhouse.misconfig.cli import (
+        _fail_on,
+        _policy_set,
+        _skips,
+        misconfig_options,
+        resolve_check_ids,
+        scanners_arg,
+    )
     from customhouse.model import TargetInfo
     from customhouse.report import finding_renderer
     from customhouse.report.scan_report import ScanReport
     from customhouse.vulnscan import gate, triage
 
     # Every usage error before any work, as `config` does.
+    scanners = scanners_arg(args)
     severities = _severities(args.severity) if args.severity else ()
     fail_on = _fail_on(args.fail_on)
     base = misconfig_options(args)
@@ -349,6 +367,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
             enable=enable,
             jobs=args.jobs,
             cache_dir=args.cache_dir,
+            scanners=scanners,
         )
 
     warnings = list(result.warnings)
