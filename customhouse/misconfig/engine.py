@@ -245,16 +245,44 @@ def check(
     return deco
 
 
-def load_checks() -> None:
-    """Import every module in customhouse/misconfig/checks (one file per file type)."""
+#: The file types each check module registers checks for, so a scan imports only the modules
+#: its files need (a tree of Dockerfiles never loads the Kubernetes analyses: a tenth of a
+#: second of start-up). tests/misconfig/test_engine.py keeps it equal to what the modules do.
+MODULE_FILE_TYPES: dict[str, tuple[str, ...]] = {
+    "compose": ("compose",),
+    "containerd": ("containerd",),
+    "daemon": ("docker-daemon",),
+    "dockerfile": ("dockerfile",),
+    "imageconfig": ("image-config",),
+    "k8s_netpol": ("kubernetes-tree",),
+    "k8s_pss": ("kubernetes",),
+    "k8s_rbac": ("kubernetes-tree",),
+    "k8s_workload": ("kubernetes", "kubernetes-tree"),
+    "kubelet": ("kubelet",),
+}
+_IMPORTED: set[str] = set()
+
+
+def _check_modules() -> list[str]:
+    here = os.path.join(os.path.dirname(__file__), "checks")
+    return sorted(n[:-3] for n in os.listdir(here) if n.endswith(".py") and not n.startswith("_"))
+
+
+def load_checks(file_type: str | None = None) -> None:
+    """Import the modules in customhouse/misconfig/checks (one file per file type): all of
+    them, or those registering checks for `file_type` (and any module the map does not know)."""
     global _LOADED
     if _LOADED:
         return
-    here = os.path.join(os.path.dirname(__file__), "checks")
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py") and not name.startswith("_"):
-            importlib.import_module(f"customhouse.misconfig.checks.{name[:-3]}")
-    _LOADED = True
+    names = _check_modules()
+    for name in names:
+        if name in _IMPORTED:
+            continue
+        if file_type is None or file_type in MODULE_FILE_TYPES.get(name, (file_type,)):
+            importlib.import_module(f"customhouse.misconfig.checks.{name}")
+            _IMPORTED.add(name)
+    if file_type is None or _IMPORTED.issuperset(names):
+        _LOADED = True
 
 
 _SORTED: list[Check] = []
@@ -278,13 +306,13 @@ _SELECTED: dict[tuple[FileType, frozenset[str], frozenset[str], int], tuple[Chec
 def checks_for(file_type: FileType, skip: Iterable[str] = (), include_disabled: Iterable[str] = ()) -> Iterator[Check]:
     """The checks to run on a file of `file_type`; remembered, since a tree asks once per file."""
     skip_set, extra = frozenset(skip), frozenset(include_disabled)
-    checks = all_checks()
-    key = (file_type, skip_set, extra, len(checks))
+    load_checks(file_type)
+    key = (file_type, skip_set, extra, len(_CHECKS))
     selected = _SELECTED.get(key)
     if selected is None:
         selected = tuple(
             c
-            for c in checks
+            for c in (_CHECKS[k] for k in sorted(_CHECKS))
             if (c.meta.enabled_by_default or c.meta.id in extra)
             and file_type in c.meta.file_types
             and c.meta.id not in skip_set

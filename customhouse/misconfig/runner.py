@@ -75,6 +75,10 @@ PARSERS: dict[FileType, str] = {
 }
 
 
+# what a file whose type is decided by its content may turn out to be
+_CONTENT_TYPES: dict[str, tuple[str, ...]] = {"yaml?": ("kubernetes", "kubelet"), "toml?": ("containerd",)}
+
+
 def _parser(file_type: FileType) -> Callable[[str, str], Any]:
     import importlib
 
@@ -472,13 +476,32 @@ def _merge(parts: Iterable[tuple[ScanResult, list[Document]]]) -> tuple[ScanResu
 def _prepare_fork(job: _TreeJob) -> None:
     """Load in the parent what every worker needs (parsers, check registries), so the workers
     inherit it instead of each importing and building it again."""
-    types = job.file_types or tuple(PARSERS)
-    for ft in types:
-        if ft in PARSERS:
-            _parser(ft)
-        checks_for(ft, job.skip, job.enable)
+    present: set[str] = set()
+    for _, rel in job.files:
+        kind = detect_by_name(rel)
+        if kind is not None:
+            present.update(_CONTENT_TYPES.get(kind, (kind,)))
+    for ft in job.file_types or tuple(PARSERS):
+        if ft in present:
+            if ft != "dockerfile":  # see _fork_safe: each worker loads BuildKit's parser itself
+                _parser(ft)
+            checks_for(ft, job.skip, job.enable)
     if job.secrets:
         _secret_scanner(job)
+
+
+def _fork_safe() -> bool:
+    """Whether worker processes may be forked from this one.
+
+    A forked child has only the forking thread: a lock another thread held stays held, and the
+    Go runtime inside BuildKit's parser (the `dockerfile` module), once loaded, hangs the child
+    at its first call. So fork only from a single-threaded process that has not loaded that
+    parser; the command line scans from exactly such a process (workers load the parser
+    themselves), and a library caller that is not one scans in its own process."""
+    import sys
+    import threading
+
+    return hasattr(os, "fork") and threading.active_count() == 1 and "dockerfile" not in sys.modules
 
 
 def _scan_files(job: _TreeJob, jobs: int) -> tuple[ScanResult, list[Document]]:
@@ -491,7 +514,7 @@ def _scan_files(job: _TreeJob, jobs: int) -> tuple[ScanResult, list[Document]]:
     global _JOB
     n = len(job.files)
     candidates = sum(1 for _, rel in job.files if detect_by_name(rel) is not None)
-    if jobs <= 1 or job.policies is not None or candidates < PARALLEL_MIN_FILES or not hasattr(os, "fork"):
+    if jobs <= 1 or job.policies is not None or candidates < PARALLEL_MIN_FILES or not _fork_safe():
         return _scan_part(job, 0, n)
     import multiprocessing
 

@@ -135,27 +135,37 @@ class _Converter:
             return node.value  # an unparsable timestamp or similar: keep the text
 
     def convert(self, node: yaml.Node, path: Path_) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
-        if isinstance(node, yaml.SequenceNode):
+        # Exact classes (the composer makes no subclasses) and locals: this runs once per node.
+        cls = node.__class__
+        if cls is _SCALAR:
+            return node.value if node.tag == _STR else self.scalar(node)  # type: ignore[arg-type]
+        positions = self.positions
+        if cls is _SEQUENCE:
             out_list = []
             for i, item in enumerate(node.value):
                 p = (*path, i)
-                self.positions.setdefault(p, (item.start_mark.line + 1, item.start_mark.column + 1))
+                if p not in positions:
+                    mark = item.start_mark
+                    positions[p] = (mark.line + 1, mark.column + 1)
                 out_list.append(self.convert(item, p))
             return out_list
-        if isinstance(node, yaml.MappingNode):
+        if cls is _MAPPING:
             out: dict[Any, Any] = {}
             merges: list[yaml.Node] = []
             for k, v in node.value:
-                if k.tag == "tag:yaml.org,2002:merge":
+                if k.__class__ is _SCALAR and k.tag == _STR:
+                    key: Any = k.value
+                elif k.tag == "tag:yaml.org,2002:merge":
                     merges.extend(v.value if isinstance(v, yaml.SequenceNode) else [v])
                     continue
-                key = self.scalar(k) if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
-                if isinstance(key, list | dict):
-                    key = str(key)
+                else:
+                    key = self.scalar(k) if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
+                    if isinstance(key, list | dict):
+                        key = str(key)
                 p = (*path, key)
-                self.positions.setdefault(p, (k.start_mark.line + 1, k.start_mark.column + 1))
+                if p not in positions:
+                    mark = k.start_mark
+                    positions[p] = (mark.line + 1, mark.column + 1)
                 out[key] = self.convert(v, p)
             for m in merges:  # explicit keys win over merged ones; earlier merges win over later
                 if isinstance(m, yaml.MappingNode):
@@ -165,6 +175,9 @@ class _Converter:
                             out.setdefault(mk, mv)
             return out
         return None
+
+
+_SCALAR, _SEQUENCE, _MAPPING = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
 
 
 def load_yaml_documents(text: str, where: str, limit: int = MAX_EXPANDED_NODES) -> list[LocatedDoc]:

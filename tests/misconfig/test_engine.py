@@ -254,3 +254,34 @@ def test_check_ids_are_case_insensitive() -> None:
     c = get_check_ci("ch-dc-001")
     assert c is not None and c.meta.id == "CH-DC-001"
     assert get_check_ci("CH-DC-000") is None
+
+
+def test_module_file_type_map_matches_the_modules() -> None:
+    """`MODULE_FILE_TYPES` (which modules a scan of one file type imports) says exactly which
+    file types each check module registers checks for; a new module must be added to it."""
+    from collections import defaultdict
+
+    from customhouse.misconfig.engine import MODULE_FILE_TYPES, all_checks
+
+    seen: dict[str, set[str]] = defaultdict(set)
+    for c in all_checks():
+        seen[c.run.__module__.rsplit(".", 1)[-1]].update(c.meta.file_types)
+    assert {k: set(v) for k, v in MODULE_FILE_TYPES.items()} == dict(seen)
+
+
+def test_checks_for_one_file_type_imports_only_its_modules() -> None:
+    """A Dockerfile scan never imports the Kubernetes analyses, and gets the same checks as
+    when everything is loaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from customhouse.misconfig.engine import checks_for, all_checks\n"
+        "first = [c.meta.id for c in checks_for('dockerfile')]\n"
+        "print(sorted(m for m in sys.modules if m.startswith('customhouse.misconfig.k8s')))\n"
+        "all_checks()\n"
+        "print(first == [c.meta.id for c in checks_for('dockerfile')] and len(first) > 40)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]" and out[1] == "True", out
