@@ -228,8 +228,29 @@ def _objects_in(doc: Document, located: LocatedDoc, data: Any, path: Path_) -> I
         yield K8sObject(doc, located, path, data)
 
 
+_LAST_LOAD: tuple[list[Document], list[K8sObject]] | None = None
+
+
 def load_objects(docs: Iterable[Document]) -> list[K8sObject]:
-    """Every object in the given `kubernetes` documents (multi-document streams, `List` kinds)."""
+    """Every object in the given `kubernetes` documents (multi-document streams, `List` kinds).
+
+    The tree-level analyses (RBAC, NetworkPolicy, workload index) and the unknown-kind count
+    each ask for the objects of the same documents; the last answer is kept (with the documents,
+    so their identities stay theirs) and its objects, with what they have already worked out,
+    are shared."""
+    global _LAST_LOAD
+    doc_list = list(docs)
+    last = _LAST_LOAD
+    same = last is not None and len(last[0]) == len(doc_list)
+    if last is not None and same and all(a is b for a, b in zip(last[0], doc_list, strict=True)):
+        return list(last[1])
+    out = _load_objects(doc_list)
+    if len(doc_list) > 1:  # single documents are the per-file checks' business (k8s_pss caches those)
+        _LAST_LOAD = (doc_list, out)
+    return list(out)
+
+
+def _load_objects(docs: list[Document]) -> list[K8sObject]:
     out: list[K8sObject] = []
     for doc in docs:
         located_docs = doc.data if isinstance(doc.data, list) else []
