@@ -516,6 +516,10 @@ def _blank_heredocs(text: str) -> str:
 _OP_CHARS = "();<>|&\n"
 _LONG_OPS = ("<<<", "<<-", "&&", "||", ";;", ">>", "<<", "|&", ">&", "<&", "&>", ">|")
 _ARRAY_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\+?=$")
+# inside a word: characters that neither end it nor start a quote, escape or substitution
+_PLAIN_RUN = re.compile(r"[^ \t\r();<>|&\n\\'\"$`]+")
+# inside double quotes: characters other than the closing quote, an escape or a substitution
+_QUOTED_RUN = re.compile(r"[^\"\\$`]+")
 
 # (text with quotes removed, start, end, is operator, command substitutions in the word as (via, script))
 _Token = tuple[str, int, int, bool, tuple[tuple[str, str], ...]]
@@ -597,8 +601,10 @@ def _double_quoted(s: str, i: int, buf: list[str], subs: list[tuple[str, str]]) 
         elif ch == "`":
             i = _backquote(s, i, buf, subs)
         else:
-            buf.append(ch)
-            i += 1
+            m = _QUOTED_RUN.match(s, i)
+            j = m.end() if m else i + 1
+            buf.append(s[i:j])
+            i = j
     return n
 
 
@@ -665,9 +671,11 @@ def _tokens(text: str) -> list[_Token]:
                 i = _dollar(s, i, buf, subs)
             elif ch == "`":
                 i = _backquote(s, i, buf, subs)
-            else:
-                buf.append(ch)
-                i += 1
+            else:  # a run of characters with no meaning to the shell, in one step
+                m = _PLAIN_RUN.match(s, i)
+                j = m.end() if m else i + 1
+                buf.append(s[i:j])
+                i = j
         i = min(i, n)
         out.append(("".join(buf), start, i, False, tuple(subs)))
     return out
