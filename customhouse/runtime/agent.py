@@ -30,6 +30,7 @@ from typing import Any
 
 from customhouse.runtime.attribution import Attributor
 from customhouse.runtime.events import HOST, NO_K8S, Event, Fd, Process
+from customhouse.runtime.sinks import METRICS, Metrics
 from customhouse.runtime.sources import audit as au
 from customhouse.runtime.sources.proc_connector import ProcConnector, ProcessTree, ProcInfo
 
@@ -101,10 +102,40 @@ def _socket_endpoints(pid: int, inode: str) -> tuple[str, str, int, str, int, bo
 
 @dataclass
 class Stats:
+    """Plain counters, bumped per event; published to the metrics registry at most once a second.
+
+    Why not increment the registry per event: its label handling costs several microseconds, and
+    at thousands of events per second that is CPU the watched workload would pay for.
+    """
+
     events: int = 0
     alerts: int = 0
     bad_events: int = 0
+    connector_events: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
+    rule_matches: dict[tuple[str, str], int] = field(default_factory=dict)
+    audit_lost_start: int | None = None  # the kernel's audit `lost` counter when we started
+    audit_lost: int | None = None  # ... as last read
+    audit_backlog: int | None = None
+    audit_enobufs: int = 0
+    netlink_enobufs: int = 0
+    audit_late_records: int = 0
+    audit_timed_out: int = 0
+    audit_evicted: int = 0
+    audit_garbage: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "rule_matches"}
+        d["rule_matches"] = [{"rule": r, "priority": p, "count": n} for (r, p), n in sorted(self.rule_matches.items())]
+        lost = self.kernel_lost()
+        d["audit_lost_during"] = lost
+        return d
+
+    def kernel_lost(self) -> int:
+        """Audit records the kernel dropped while we ran (backlog full, rate limit, no reader)."""
+        if self.audit_lost is None or self.audit_lost_start is None:
+            return 0
+        return max(0, self.audit_lost - self.audit_lost_start)
 
 
 class AuditConverter:
@@ -114,6 +145,7 @@ class AuditConverter:
         self.tree = tree
         self.attributor = attributor
         self._users: dict[tuple[str | None, int], str | None] = {}
+        self._anc_cache: dict[int, tuple[tuple[Any, ...], Process]] = {}
 
     def user_name(self, rootfs: str | None, uid: int | None) -> str | None:
         if uid is None:
@@ -157,7 +189,10 @@ class AuditConverter:
         if name in ("execve", "execveat") and ae.execve is not None:
             argv = au.execve_argv(ae.execve)
             if res >= 0:  # the tree now knows the exact program, even if /proc is gone
-                self.tree.on_exec(pid)  # cgroup as of this exec (runc exec joins the cgroup before it)
+                # cgroup as of this exec (runc exec joins the cgroup before it). Only the cgroup:
+                # the connector's exec event already read /proc, and the records carry argv and cwd.
+                if not info.exited:
+                    self.tree.refresh_cgroup(info)
                 info.args = argv
                 info.exepath = exepath
         elif info.args:  # exact, from the EXECVE record or /proc (PROCTITLE may be cut short by the kernel)
@@ -196,6 +231,8 @@ class AuditConverter:
             loginuid=-1 if auid in (None, 4294967295) else auid,
             ancestors=anc,
         )
+        if name in ("execve", "execveat") and res >= 0:
+            self._exe_facts(proc, ae, rootfs, exepath)
         args: dict[str, Any] = {}
         fd = self._fd(name, a, res, pid, ae, cwd or info.cwd, args)
         if fd is not None and fd.name and res >= 0 and name in ("open", "openat", "openat2", "creat"):
@@ -216,6 +253,32 @@ class AuditConverter:
             container=cinfo.container if cinfo else HOST,
             k8s=cinfo.k8s if cinfo else NO_K8S,
         )
+
+    @staticmethod
+    def _exe_facts(proc: Process, ae: au.AuditEvent, rootfs: str | None, exepath: str | None) -> None:
+        """Setuid/setgid bits and modification time of the program just executed.
+
+        The bits come from the PATH record of the executable (its inode mode as the kernel saw it at
+        exec), so they are exact even when the file is gone or changed by the time we look. The
+        modification time needs a stat: through the container's rootfs on the host, because the
+        audit `exe` path is as the container sees it. Drift detection compares it with the
+        container's start; a failed stat leaves it unknown (the rule then does not fire).
+        """
+        items = [r for r in ae.paths if r.fields.get("nametype") not in ("PARENT", "DELETE")]
+        mode = _int(items[0].fields.get("mode"), 8) if items else None
+        if mode is not None:
+            proc.is_suid_exe = bool(mode & 0o4000)
+            proc.is_sgid_exe = bool(mode & 0o2000)
+        if exepath and exepath.startswith("/"):
+            host_path = os.path.join(rootfs, exepath.lstrip("/")) if rootfs else exepath
+            try:
+                st = os.stat(host_path)
+            except OSError:
+                return
+            proc.exe_mtime = st.st_mtime_ns
+            if mode is None:
+                proc.is_suid_exe = bool(st.st_mode & 0o4000)
+                proc.is_sgid_exe = bool(st.st_mode & 0o2000)
 
     def _note_cgroup_join(self, info: ProcInfo, path: str, flags: int | None) -> None:
         """A process opened a container cgroup's `cgroup.procs` to write: its children are joining it.
@@ -243,8 +306,22 @@ class AuditConverter:
         return None
 
     def _ancestor(self, p: ProcInfo) -> Process:
-        return Process(p.pid, p.name, ppid=p.ppid, exe=p.args[0] if p.args else None, exepath=p.exepath,
+        """The ancestor as an event `Process`, reused while the ancestor is unchanged.
+
+        Every event carries its whole ancestry (8 or more processes deep under a runtime), and the
+        ancestors rarely change between events: rebuilding them was a large share of the agent's
+        time per event under an exec-heavy load. Events only read their ancestors, never change them.
+        """
+        key = (p.ppid, p.exepath, id(p.args), len(p.args), p.cwd)
+        hit = self._anc_cache.get(p.pid)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        proc = Process(p.pid, p.name, ppid=p.ppid, exe=p.args[0] if p.args else None, exepath=p.exepath,
                        args=p.args[1:], cwd=p.cwd)  # fmt: skip
+        if len(self._anc_cache) >= 50_000:
+            self._anc_cache.clear()
+        self._anc_cache[p.pid] = (key, proc)
+        return proc
 
     def _path(self, ae: au.AuditEvent, cwd: str | None, dirfd: int | None) -> str | None:
         """The call's file: the PATH item that is not the parent directory, made absolute."""
@@ -337,6 +414,9 @@ class Agent:
         record: Callable[[Event], None] | None = None,
         all_opens: bool = False,
         audit_groups: tuple[str, ...] = tuple(au.RULE_GROUPS),
+        metrics: Metrics | None = None,
+        status_interval: float = 2.0,
+        batch_window: float = 0.02,
     ) -> None:
         self.engine = engine
         self.sink = sink
@@ -350,6 +430,11 @@ class Agent:
         self.converter = AuditConverter(self.tree, self.attributor)
         self.assembler = au.Assembler()
         self._audit_time = 0.0  # wall-clock time of the latest audit event seen
+        self.metrics = metrics if metrics is not None else METRICS
+        self.status_interval = status_interval
+        self.batch_window = batch_window
+        self._next_publish = 0.0
+        self._next_status = 0.0
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop = True
@@ -362,6 +447,8 @@ class Agent:
             conn = ProcConnector()
             self.tree.seed()
             session = au.AuditSession(au.default_rules(os.getpid(), self.audit_groups, self.all_opens))
+            if session.saved is not None:
+                self.stats.audit_lost_start = self.stats.audit_lost = session.saved.lost
             if ready is not None:
                 ready()
             deadline = time.monotonic() + duration if duration else None
@@ -369,6 +456,13 @@ class Agent:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 r, _, _ = select.select([conn.fileno(), session.fileno()], [], [], 0.1)
+                if r and self.batch_window > 0:
+                    # Let a batch gather before reading it. The kernel sends every audit record as
+                    # its own datagram (7 per exec) and every fork/exec/exit as another: woken per
+                    # message, the agent's wake-ups and context switches cost an exec-heavy workload
+                    # more than everything we do with the messages. The sockets' buffers hold far
+                    # more than a window's worth; the price is up to `batch_window` of alert latency.
+                    time.sleep(self.batch_window)
                 # The connector goes first, and again before every audit datagram: its events are
                 # handled while the process is (most likely) still alive, which is when /proc can
                 # tell its program and cgroup. Audit lags behind (a burst of records per syscall,
@@ -389,6 +483,7 @@ class Agent:
                     self._emit(ae)
                 # Exited processes stay until audit has passed their exit (see ProcessTree).
                 self.tree.expire(horizon=None if caught_up else self._audit_time)
+                self._housekeeping(conn, session)
             # Records already queued describe what happened before the stop: read them (bounded),
             # so that a signal right after an action does not lose its alert.
             drain_until = time.monotonic() + 2.0
@@ -402,6 +497,7 @@ class Agent:
                         self._emit(ae)
             for ae in self.assembler.flush(force=True):
                 self._emit(ae)
+            self._housekeeping(conn, session, force=True)
         finally:
             try:
                 if session is not None:
@@ -411,17 +507,52 @@ class Agent:
                     conn.close()
                 for s, h in old.items():
                     signal.signal(s, h)
-        if conn is not None:
-            self.stats.by_type["netlink_enobufs"] = conn.lost
-        if session is not None:
-            self.stats.by_type["audit_enobufs"] = session.sock.lost
         return self.stats
+
+    def _housekeeping(self, conn: ProcConnector, session: au.AuditSession, force: bool = False) -> None:
+        """Refresh the loss counters (the kernel's audit status every `status_interval` s) and publish."""
+        now = time.monotonic()
+        if not force and now < self._next_publish:
+            return
+        self._next_publish = now + 1.0
+        st = self.stats
+        st.netlink_enobufs, st.audit_enobufs = conn.lost, session.sock.lost
+        a = self.assembler
+        st.audit_late_records, st.audit_timed_out, st.audit_evicted, st.audit_garbage = (
+            a.late, a.timed_out, a.evicted, a.garbage
+        )  # fmt: skip
+        if force or now >= self._next_status:
+            self._next_status = now + self.status_interval
+            try:
+                status = session.status()
+            except (OSError, au.AuditError) as exc:  # a status we cannot read costs a metric, not the agent
+                log.debug("audit status: %s", exc)
+            else:
+                st.audit_lost, st.audit_backlog = status.lost, status.backlog
+        self.publish()
+
+    def publish(self) -> None:
+        """Copy the counters into the metrics registry (served by `--metrics-port`)."""
+        m, st = self.metrics, self.stats
+        m.set("customhouse_events_total", st.events, {"source": "syscall"})
+        m.set("customhouse_events_total", st.connector_events, {"source": "proc_connector"})
+        for (rule, prio), n in st.rule_matches.items():
+            m.set("customhouse_rule_matches_total", n, {"rule": rule, "priority": prio})
+        m.set("customhouse_events_dropped_total", st.bad_events, {"reason": "audit_unconverted"})
+        m.set("customhouse_events_dropped_total", st.audit_late_records, {"reason": "audit_late_record"})
+        m.set("customhouse_events_dropped_total", st.audit_garbage, {"reason": "audit_garbage_record"})
+        m.set("customhouse_events_lost_total", st.kernel_lost(), {"source": "audit"})
+        if st.audit_lost is not None:
+            m.set("customhouse_audit_lost", st.audit_lost)
+        m.set("customhouse_netlink_enobufs_total", st.audit_enobufs, {"socket": "audit"})
+        m.set("customhouse_netlink_enobufs_total", st.netlink_enobufs, {"socket": "proc_connector"})
 
     def _drain_connector(self, conn: ProcConnector, limit: int = 256) -> None:
         for _ in range(limit):
             pes = conn.read()
             if not pes:
                 return
+            self.stats.connector_events += len(pes)
             for pe in pes:
                 self.tree.handle(pe)
 
@@ -441,4 +572,6 @@ class Agent:
             self.record(e)
         for alert in self.engine.evaluate(e):
             self.stats.alerts += 1
+            key = (alert.rule.name, alert.rule.priority_name)
+            self.stats.rule_matches[key] = self.stats.rule_matches.get(key, 0) + 1
             self.sink(alert)

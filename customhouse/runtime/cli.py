@@ -116,6 +116,38 @@ def add_commands(sub: Any) -> None:
         help="audit every open (needed for sensitive-file read rules; noisier) instead of opens for writing only",
     )
     wg.add_argument("--hostname", help="hostname in JSON alerts (default: this machine's)")
+    wg.add_argument(
+        "--sink",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="also send alerts and response records (Falco's JSON) to file:PATH, webhook:URL or "
+        "syslog:ADDR (/dev/log or host:port); repeatable",
+    )
+    wg.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on GET /metrics at this port"
+    )
+    wg.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST", help="address for --metrics-port")
+    wg.add_argument(
+        "--block-drift",
+        action="store_true",
+        help="deny (fanotify) the exec of files changed after their container started, in every runc "
+        "container; with --dry-run only report (docs/runtime-agent.md)",
+    )
+    wg.add_argument(
+        "--batch-ms",
+        type=float,
+        default=20.0,
+        metavar="MS",
+        help="gather kernel messages this long before reading them: fewer wake-ups, at most this much "
+        "alert latency (default 20; 0 reads each message at once)",
+    )
+    wg.add_argument(
+        "--stats-file",
+        type=Path,
+        metavar="FILE",
+        help="write the agent's counters (events, alerts, losses) as JSON on exit",
+    )
     _common(w)
 
     rules = actions.add_parser("rules", help="work with rule files", description="Work with rule files.")
@@ -258,6 +290,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise UsageError("runtime watch needs root (audit and the process connector are privileged)")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise UsageError("--metrics-port must be 0..65535")
     ruleset = _load(args, list(args.rules))
     from customhouse.runtime.agent import Agent
     from customhouse.runtime.events import EventWriter
@@ -267,6 +301,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         import socket
 
         hostname = socket.gethostname()
+    fanout = _sinks(args.sink, hostname or "")
     out = sys.stdout if args.output is None else open(args.output, "a", encoding="utf-8", buffering=1)
     recorder = EventWriter(args.record) if args.record else None
     responder = None
@@ -281,13 +316,17 @@ def cmd_watch(args: argparse.Namespace) -> int:
             config = respond.load_response_config(args.responses) if args.responses else None
         except (OSError, ValueError) as exc:
             raise UsageError(f"--responses: {exc}") from None
-        responder = respond.Responder(config, dry_run=True if args.dry_run else None, hostname=hostname or "")
+        responder = respond.Responder(config, dry_run=True if args.dry_run else None, hostname=hostname or "",
+                                      emit=fanout.emit if fanout is not None else None)  # fmt: skip
     warn = _warner(args)
 
     def sink(alert: Any) -> None:
-        line = alert_json(alert, hostname) if args.format == "json" else alert_text(alert)
+        doc = alert_json(alert, hostname) if args.format == "json" or fanout is not None else None
+        line = doc if args.format == "json" else alert_text(alert)
         out.write((json.dumps(line, separators=(",", ":")) if args.format == "json" else str(line)) + "\n")
         out.flush()
+        if fanout is not None and doc is not None:
+            fanout.emit(doc)  # never raises: a failing sink is counted (customhouse_sink_errors_total)
         if responder is not None:
             try:
                 for res in responder.handle(alert, alert.event) or []:
@@ -299,18 +338,58 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if recorder is not None:
             recorder.write(e)
 
-    agent = Agent(ruleset.engine, sink, record if recorder else None, all_opens=args.audit_all_opens)
+    if not 0 <= args.batch_ms <= 1000:
+        raise UsageError("--batch-ms must be 0..1000")
+    agent = Agent(ruleset.engine, sink, record if recorder else None, all_opens=args.audit_all_opens,
+                  batch_window=args.batch_ms / 1000)  # fmt: skip
 
     def ready() -> None:
         if not args.quiet:
             sys.stderr.write("customhouse: watching (audit + process connector)\n")
             sys.stderr.flush()
 
+    guard = None
+    if args.block_drift:
+        from customhouse.runtime.execguard import Decision, ExecGuard, ExecGuardError
+        from customhouse.runtime.sinks import METRICS
+
+        def on_decision(d: Decision) -> None:
+            verb = "would deny" if d.dry_run else "denied"
+            warn(f"block_exec: {verb} exec of {d.path} (pid {d.pid}) in container {d.container_id}: "
+                 "changed after the container started")  # fmt: skip
+            result = "dry_run" if d.dry_run else "ok"
+            METRICS.inc("customhouse_response_actions_total", {"action": "block_exec", "result": result})
+            if fanout is not None and respond is not None:
+                rule = "Executable not in image run in container"
+                detail = f"{verb} exec of {d.path}"
+                r = respond.ActionResult("block_exec", True, rule, d.container_id, d.pid, d.dry_run, detail, "", d.ts)
+                fanout.emit(respond.result_doc(r, hostname or ""))
+
+        try:
+            guard = ExecGuard(on_decision, dry_run=args.dry_run).start()
+        except ExecGuardError as exc:
+            raise CustomhouseError(f"runtime watch --block-drift: {exc}") from None
+    server = None
+    if args.metrics_port is not None:
+        from customhouse.runtime.sinks import MetricsServer
+
+        try:
+            server = MetricsServer(host=args.metrics_host, port=args.metrics_port).start()
+        except OSError as exc:
+            raise UsageError(f"--metrics-port {args.metrics_port}: {exc}") from None
     try:
         stats = agent.run(args.duration, ready)
     except OSError as exc:
         raise CustomhouseError(f"runtime watch: kernel interface unavailable: {exc}") from None
     finally:
+        if guard is not None:
+            guard.close()
+        if server is not None:
+            server.close()
+        if fanout is not None:
+            fanout.close()
+        if args.stats_file is not None:
+            args.stats_file.write_text(json.dumps(agent.stats.as_dict(), indent=2) + "\n")
         if recorder is not None:
             recorder.close()
         if out is not sys.stdout:
@@ -319,9 +398,37 @@ def cmd_watch(args: argparse.Namespace) -> int:
             out.flush()
     if not args.quiet:
         sys.stderr.write(
-            f"customhouse: watched {stats.events} events: {stats.alerts} alerts, {stats.bad_events} unparseable\n"
+            f"customhouse: watched {stats.events} events: {stats.alerts} alerts, {stats.bad_events} unparseable; "
+            f"lost: {stats.kernel_lost()} by the kernel's audit, ENOBUFS audit {stats.audit_enobufs} "
+            f"proc connector {stats.netlink_enobufs}\n"
         )
     return EXIT_OK
+
+
+def _sinks(specs: list[str], hostname: str) -> Any:
+    """`--sink` specs -> a FanOut (None without any). Bad specs are usage errors, before anything starts."""
+    if not specs:
+        return None
+    from customhouse.errors import InputError
+    from customhouse.runtime import sinks as sk
+
+    out: list[Any] = []
+    for spec in specs:
+        kind, sep, arg = spec.partition(":")
+        if not sep or not arg:
+            raise UsageError(f"--sink {spec}: use file:PATH, webhook:URL or syslog:ADDR")
+        try:
+            if kind == "file":
+                out.append(sk.FileSink(arg))
+            elif kind == "webhook":
+                out.append(sk.WebhookSink(arg))
+            elif kind == "syslog":
+                out.append(sk.SyslogSink(sk.parse_syslog_address(arg), hostname=hostname))
+            else:
+                raise UsageError(f"--sink {spec}: unknown kind {kind!r} (file, webhook, syslog)")
+        except (InputError, OSError) as exc:
+            raise UsageError(f"--sink {spec}: {exc}") from None
+    return sk.FanOut(out)
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:

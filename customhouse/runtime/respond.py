@@ -260,6 +260,7 @@ class Responder:
         self.emit = emit
         self.metrics = metrics if metrics is not None else METRICS
         self.hostname = hostname
+        self._guard: Any = None  # ExecGuard, created by the first block_exec
 
     # -------------------------------------------------------------- entry point
 
@@ -326,7 +327,35 @@ class Responder:
         return "alert logged"
 
     def _do_block_exec(self, e: Event, cid: str, pid: int | None) -> str:
-        raise _Refused("block_exec is not available in this version (fanotify exec blocking not implemented)")
+        """From now on, deny the exec of files changed after the container started (fanotify).
+
+        The alert that triggers this comes after an exec, so it cannot stop that one; it closes the
+        container to the next dropped binary. The guard lives as long as the responder's process
+        (docs/runtime-agent.md, "Drift prevention"); an already guarded container is a no-op.
+        """
+        from customhouse.runtime.events import parse_time
+        from customhouse.runtime.execguard import ExecGuard, ExecGuardError
+
+        self._container(cid)
+        st = self.runc_state(cid)
+        if st is None:
+            raise _Refused(f"no runc state for container {cid}")
+        try:
+            init_pid, created = int(st["init_process_pid"]), parse_time(str(st["created"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _Refused(f"runc state of {cid} unreadable: {exc}") from None
+        what = f"exec of files changed after the container started ({st['created']})"
+        if self.dry_run:
+            return f"would deny {what} in container {cid}"
+        try:
+            if self._guard is None:
+                self._guard = ExecGuard().start(scan=False)
+            g = self._guard.by_cid.get(cid)
+            if g is None or g.pid != init_pid:
+                self._guard.guard(cid, init_pid, created)
+        except ExecGuardError as exc:
+            raise _Refused(str(exc)) from None
+        return f"denying {what} in container {cid}"
 
     def _do_kill(self, e: Event, cid: str, pid: int | None) -> str:
         self._container(cid)

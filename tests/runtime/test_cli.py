@@ -138,3 +138,32 @@ def test_rules_check(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("- macro: m\n  condition: proc.name in (a, b\n")
     assert_one_line_error(rt("rules", "check", str(bad), "--no-default-rules"), EXIT_INPUT, f"{bad}:2: macro 'm'")
+
+
+def test_watch_sink_specs_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    from customhouse.errors import UsageError
+    from customhouse.runtime import sinks
+    from customhouse.runtime.cli import _sinks
+
+    assert _sinks([], "h") is None
+    fan = _sinks([f"file:{tmp_path / 'a.jsonl'}", "syslog:127.0.0.1:5514"], "h")
+    try:
+        assert [type(s) for s in fan.sinks] == [sinks.FileSink, sinks.SyslogSink]
+    finally:
+        fan.close()
+    for bad in ("nothing", "file:", "ftp:x", "webhook:not-a-url", "syslog:nohostport", f"file:{tmp_path}/no/dir/x"):
+        with pytest.raises(UsageError):
+            _sinks([bad], "h")
+
+
+def test_agent_stats_count_kernel_losses_only_during_the_run() -> None:
+    from customhouse.runtime.agent import Stats
+
+    st = Stats()
+    assert st.kernel_lost() == 0  # never read: nothing claimed
+    st.audit_lost_start, st.audit_lost = 115, 120
+    st.rule_matches[("Read sensitive file", "Warning")] = 2
+    d = st.as_dict()
+    assert d["audit_lost_during"] == 5
+    assert d["rule_matches"] == [{"rule": "Read sensitive file", "priority": "Warning", "count": 2}]
+    json.dumps(d)  # the --stats-file document is plain JSON

@@ -139,6 +139,16 @@ CASES: list[tuple[str, Callable[[], Event], Callable[[], Event], dict[str, Any]]
         {"fd.lport": 4444, "fd.l4proto": "tcp"},
     ),
     (
+        "Unexpected listening port in container",
+        lambda: syscall(
+            "listen",
+            proc("nc", args=["-lvp", "4444"]),
+            fd={"type": "ipv4", "l4proto": "tcp", "sip": "0.0.0.0", "sport": 4444, "is_server": True},
+        ),
+        lambda: syscall("listen", proc("app"), fd={"type": "unix", "name": "/tmp/app.sock"}),  # no port at all
+        {"fd.lport": 4444},
+    ),
+    (
         "Setuid binary executed in container",
         lambda: execve(_suid("chsh")),
         lambda: execve(proc("chsh")),

@@ -175,12 +175,9 @@ def default_rules(exclude_pid: int, groups: Iterable[str] = ("exec", "network", 
 class AuditSocket:
     """Requests with acknowledgement on a NETLINK_AUDIT socket; records arrive on the same socket."""
 
-    def __init__(self, rcvbuf: int = 8 << 20) -> None:
+    def __init__(self, rcvbuf: int = 32 << 20) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        except OSError:
-            pass
+        netlink.set_rcvbuf(self.sock, rcvbuf)
         self.sock.bind((0, 0))
         self.seq = 0
         self.lost = 0  # ENOBUFS on receive
@@ -364,13 +361,21 @@ def parse_record(mtype: int, payload: bytes) -> Record | None:
     text = payload[m.end() :].rstrip(b"\0").decode("utf-8", "surrogateescape")
     fields: dict[str, str] = {}
     raw: dict[str, str] = {}
-    for tm in _TOKEN.finditer(text):
-        k, v = tm.group(1), tm.group(2)
-        if k in fields and mtype != AUDIT_SYSCALL:
+    # decode_value inlined: this loop runs for every field of every record (tens per exec), and
+    # the call overhead was the largest single cost of the agent under an exec-heavy load.
+    first_wins = mtype != AUDIT_SYSCALL
+    execve = mtype == AUDIT_EXECVE
+    hexmatch = _HEX.match
+    for k, v in _TOKEN.findall(text):
+        if first_wins and k in fields:
             continue
         raw[k] = v
-        enc = k in _ENCODED or (mtype == AUDIT_EXECVE and _ARG.match(k) is not None)
-        fields[k] = decode_value(k, v, enc)
+        if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+            fields[k] = v[1:-1]
+        elif (k in _ENCODED or (execve and _ARG.match(k) is not None)) and hexmatch(v):
+            fields[k] = bytes.fromhex(v).decode("utf-8", "surrogateescape")
+        else:
+            fields[k] = v
     return Record(mtype, sec * 1_000_000_000 + msec * 1_000_000, serial, fields, raw)
 
 

@@ -7,6 +7,7 @@ instead of raising, because one bad datagram must not stop the agent.
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -63,3 +64,21 @@ def error_code(payload: bytes) -> int | None:
         return None
     err: int = struct.unpack_from("=i", payload, 0)[0]
     return -err
+
+
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def set_rcvbuf(sock: socket.socket, size: int) -> None:
+    """A receive buffer of `size` bytes, beyond net.core.rmem_max when we may (root).
+
+    Why force: the kernel drops what does not fit (ENOBUFS for us, `lost` for audit), and the
+    agent reads in batches (and may be starved of CPU for a moment on a busy node); rmem_max is
+    often a few hundred KiB, a few milliseconds of a busy host's audit records.
+    """
+    for opt in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, size)
+            return
+        except OSError:
+            continue

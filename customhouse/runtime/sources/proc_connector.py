@@ -310,10 +310,7 @@ class ProcConnector:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_CONNECTOR)
         self.lost = 0  # ENOBUFS: the kernel dropped events for us
         self.garbage = 0
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        except OSError:
-            pass
+        netlink.set_rcvbuf(self.sock, rcvbuf)
         self.sock.bind((os.getpid(), CN_IDX_PROC))
         self._send(PROC_CN_MCAST_LISTEN)
 
