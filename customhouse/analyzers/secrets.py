@@ -10,6 +10,10 @@ that layer and the one that removed the file. Results are cached with the layer 
 analyzer's, keyed by the layer's diff_id and this analyzer's `version`, which folds in the
 rules (built-in and extra) and the scanner configuration. The cache holds only redacted
 matches (`SecretMatch.to_dict()`): never a raw secret.
+
+Java archives (jar, war, ear, ...) are binary, but the credentials in their text members
+(`application.properties`, nested jars' configuration) ship with the image all the same:
+they are scanned (customhouse.secrets.archives) and reported as `ARCHIVE!/MEMBER`.
 """
 
 from __future__ import annotations
@@ -29,14 +33,14 @@ SECRETS_ANALYZER = "secrets"  # = customhouse.secrets.targets.SECRETS_ANALYZER
 SNIFF_BYTES = 8192  # = customhouse.secrets.engine.SNIFF_BYTES: what binary sniffing looks at
 
 #: Bump when what the analyzer records for the same file and rules changes.
-REVISION = 1
+REVISION = 2  # 2: text members of Java archives
 
 
 def rules_version(scanner: Scanner) -> int:
     """A number that changes with the analyzer revision, the loaded rules and the config."""
     h = hashlib.sha256(f"{REVISION}\x00".encode())
     for r in scanner.rules:
-        h.update(repr(r).encode("utf-8", "surrogateescape"))
+        h.update(repr(r.fingerprint_fields()).encode("utf-8", "surrogateescape"))
     cfg = scanner.config
     h.update(
         repr(
@@ -63,9 +67,20 @@ class SecretsAnalyzer(Analyzer):
         return self.scanner.skip_reason(info.path, info.size) is None
 
     def analyze(self, info: FileInfo, blob: Blob) -> AnalysisResult | None:
-        if self.scanner.skip_reason(info.path, info.size, blob.head(SNIFF_BYTES)) is not None:
+        from customhouse.secrets.archives import archive_members, is_archive
+
+        head = blob.head(SNIFF_BYTES)
+        if is_archive(info.path, head):  # a jar, war, ...: binary, but its text members are scanned
+            limit = self.scanner.config.max_file_bytes
+            found = [
+                m
+                for member, text in archive_members(blob.read(), info.path, limit)
+                for m in self.scanner.scan(text, member)
+            ]
+            return AnalysisResult(notes=tuple(Note("secret", m.to_dict()) for m in found)) if found else None
+        if self.scanner.skip_reason(info.path, info.size, head) is not None:
             return None  # binary
-        matches = self.scanner.scan(blob.read(), info.path)
+        matches = self.scanner.scan_unchecked(blob.read(), info.path)
         if not matches:
             return None
         return AnalysisResult(notes=tuple(Note("secret", m.to_dict()) for m in matches))

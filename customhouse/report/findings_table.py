@@ -131,6 +131,55 @@ def _other_table(title: str, findings: list[Finding]) -> Table:
     return t
 
 
+_REMOVAL = {"whiteout": "deleted", "opaque": "hidden by an opaque directory", "overwritten": "overwritten"}
+MAX_REMOVED_BY = 60
+
+
+def secret_layers(f: Finding) -> list[str]:
+    """Which layer of an image holds a secret and, when a later layer deleted or overwrote the
+    file, that the secret is still there for anyone who pulls the image, and how it was hidden
+    (empty outside image layers)."""
+    d = f.secret
+    if d is None or d.added_in_layer < 0:
+        return []
+    added = d.added_in_layer + 1
+    if d.removed_in_layer < 0:
+        return [f"in layer {added}"]
+    lines = [f"removed in layer {d.removed_in_layer + 1}, still extractable from layer {added}"]
+    how = _REMOVAL.get(d.removal, "removed")
+    by = " ".join(d.removed_by.split())
+    if len(by) > MAX_REMOVED_BY:
+        by = by[: MAX_REMOVED_BY - 1] + "…"
+    lines.append(f"({how} by {by})" if by else f"({how})")
+    return lines
+
+
+def _secret_table(title: str, findings: list[Finding]) -> Table:
+    """Secrets: where (file and line, the image config's JSON path, or a manifest's resource),
+    then the rule's title with the redacted secret and, for image layers, the layer that still
+    holds it. The layer note gets a wide column: it is the line people must not miss."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title=_plain(title), title_justify="left", box=box.SIMPLE_HEAD, padding=0, pad_edge=False, expand=True)
+    t.add_column("Rule", overflow="fold", max_width=26)
+    t.add_column("Severity", max_width=8)
+    t.add_column("Where", overflow="fold", max_width=30)
+    t.add_column("Issue", overflow="fold", ratio=1)
+    for f in findings:
+        loc = f.location
+        where = (loc.path + (f":{loc.line}" if loc.line else "")) if loc.path else loc.json_path
+        resource = "/".join(x for x in (loc.resource_kind, loc.resource_namespace, loc.resource_name) if x)
+        if resource:
+            where = f"{where}\n{resource}" + (f" {loc.json_path}" if loc.path and loc.json_path else "")
+        issue = " ".join(f.title.split())
+        if f.secret is not None and f.secret.secret:
+            issue += f" [{f.secret.secret}]"
+        issue = "\n".join([issue, *secret_layers(f)])
+        t.add_row(*map(_plain, (f.id, f.severity, where or "-", issue)))
+    return t
+
+
 def _issue(f: Finding) -> str:
     """Title, then the message when it says more than the title (it usually names the place)."""
     title = " ".join(f.title.split())
@@ -185,6 +234,10 @@ def render_table(report: ScanReport) -> str:
         others = [f for _k, fs in packages for f in fs if f.vulnerability is None and not is_misconfig(f)]
         if vulns:
             console.print(_vuln_table(title, vulns))
+        secrets = [f for f in others if f.kind == "secret"]
+        others = [f for f in others if f.kind != "secret"]
+        if secrets:
+            console.print(_secret_table(title, secrets))
         if others:
             console.print(_other_table(title, others))
         for path, file_type, resources in misconfig_groups(report, (f for _k, fs in packages for f in fs)):

@@ -24,7 +24,6 @@ def cmd_fs(args: argparse.Namespace) -> int:
     from customhouse.report import finding_renderer
     from customhouse.report.scan_report import ScanReport
     from customhouse.secrets.targets import get_scanner, scan_directory
-    from customhouse.settings import default_cache_dir
     from customhouse.vulnscan import DEFAULT_IGNORE_FILE, filter_findings, gate
 
     scanners = tuple(s.strip() for s in args.scanners.split(",") if s.strip())
@@ -45,8 +44,13 @@ def cmd_fs(args: argparse.Namespace) -> int:
         ignore = Path(DEFAULT_IGNORE_FILE)
     rules = load_ignore_file(ignore) if ignore is not None else []
 
-    scanner = get_scanner(args.cache_dir or default_cache_dir())
-    result = scan_directory(args.path, scanner, args.respect_gitignore, tuple(args.exclude))
+    cache_dir = args.cache_dir
+    if cache_dir is None:
+        from customhouse.settings import default_cache_dir
+
+        cache_dir = default_cache_dir()
+    scanner = get_scanner(cache_dir)
+    result = scan_directory(args.path, scanner, args.respect_gitignore, tuple(args.exclude), jobs=args.jobs)
     findings, expired = apply_ignores(result.findings, rules, date.today())
     warnings = list(result.warnings) + list(expired)
     findings = filter_findings(findings, severities, False, False)

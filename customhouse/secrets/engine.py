@@ -231,6 +231,8 @@ class SecretMatch:
 
 
 def normalize_path(path: str) -> str:
+    if not path.startswith(("./", "/")) and "\\" not in path:
+        return path  # the usual case, called for every file
     p = path.replace("\\", "/")
     while p.startswith("./"):
         p = p[2:]
@@ -264,11 +266,37 @@ def glob_to_regex(glob: str) -> str:
     return "".join(out)
 
 
+def compile_dir_globs(globs: Iterable[str]) -> re.Pattern[str] | None:
+    """Directories whose whole content the globs match: the part before a final `/**`.
+
+    `P/**` matches a path when the path or one of its directories matches `P`, so a tree walk
+    that meets a directory matching `P` can skip it without listing it: exactly the files
+    below it would be skipped one by one."""
+    return compile_globs(g[:-3] for g in (normalize_path(x) for x in globs) if g.endswith("/**") and len(g) > 3)
+
+
 def compile_globs(globs: Iterable[str]) -> re.Pattern[str] | None:
-    parts = [glob_to_regex(g) for g in globs if g.strip()]
+    """One regex (for `fullmatch`) matching what any of the globs matches.
+
+    The globs that start with `**/` share that prefix in the regex: `(?:.*/)?(?:a|b|...)`
+    backtracks over the path once, where `(?:(?:.*/)?a)|(?:(?:.*/)?b)|...` did it once per
+    glob, and this runs for every file of a tree."""
+    anywhere: list[str] = []
+    rooted: list[str] = []
+    for g in globs:
+        if not g.strip():
+            continue
+        n = normalize_path(g)
+        if n.startswith("**/"):
+            anywhere.append(glob_to_regex(n[3:]))
+        else:
+            rooted.append(glob_to_regex(n))
+    parts = [f"(?:{p})" for p in rooted]
+    if anywhere:
+        parts.append("(?:.*/)?(?:" + "|".join(f"(?:{p})" for p in anywhere) + ")")
     if not parts:
         return None
-    return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL)
+    return re.compile("|".join(parts), re.DOTALL)
 
 
 # Bytes that make a file look binary when frequent: C0 controls other than \t \n \f \r and ESC.
@@ -500,7 +528,10 @@ class Scanner:
     rules: tuple[Rule, ...]
     backend: str  # "hyperscan" | "re"
     _allow: re.Pattern[str] | None = field(repr=False, default=None)
-    _rule_paths: dict[int, re.Pattern[str]] = field(repr=False, default_factory=dict)
+    _rule_paths: dict[int, re.Pattern[str]] = field(repr=False, default_factory=dict)  # compiled when needed
+    _allow_dirs: re.Pattern[str] | None = field(repr=False, default=None)
+    _any_rule_path: re.Pattern[str] | None = field(repr=False, default=None)  # union of _rule_paths
+    _unlimited: frozenset[int] = field(repr=False, default=frozenset())  # rules without `paths`
     _keywords: list[tuple[bytes, ...]] = field(repr=False, default_factory=list)
     _stopwords: tuple[str, ...] = field(repr=False, default=())
     _superseded_by: dict[str, frozenset[str]] = field(repr=False, default_factory=dict)
@@ -521,7 +552,7 @@ class Scanner:
             if env and env not in BACKENDS:
                 raise UsageError(f"${ENV_BACKEND}={env!r} is not one of {', '.join(BACKENDS)}")
             want = env or "auto"
-        all_rules = load_rules(cfg.extra_rules_file)
+        all_rules = load_rules(cfg.extra_rules_file, cfg.cache_dir)
         known = {r.id for r in all_rules}
         unknown = sorted(set(cfg.disabled_rules) - known)
         if unknown:
@@ -539,18 +570,15 @@ class Scanner:
         for r in rules:
             for other in r.supersedes:
                 superseded.setdefault(other, set()).add(r.id)
-        rule_paths = {}
-        for i, r in enumerate(rules):
-            if r.paths:
-                pat = compile_globs(r.paths)
-                if pat is not None:
-                    rule_paths[i] = pat
+        limited = [i for i, r in enumerate(rules) if any(g.strip() for g in r.paths)]
         return cls(
+            _allow_dirs=compile_dir_globs(cfg.allow_paths),
+            _any_rule_path=compile_globs(g for i in limited for g in rules[i].paths),
+            _unlimited=frozenset(range(len(rules))) - frozenset(limited),
             config=cfg,
             rules=rules,
             backend="hyperscan" if hsdb is not None else "re",
             _allow=compile_globs(cfg.allow_paths),
-            _rule_paths=rule_paths,
             _keywords=[tuple(k.encode("ascii") for k in r.keywords) for r in rules],
             _stopwords=tuple(s.lower() for s in cfg.stopwords if s),
             _superseded_by={k: frozenset(v) for k, v in superseded.items()},
@@ -567,6 +595,10 @@ class Scanner:
     def path_allowed(self, path: str) -> bool:
         """True when `path` is excluded by the path allowlist (it is never scanned)."""
         return self._allow is not None and self._allow.fullmatch(normalize_path(path)) is not None
+
+    def dir_allowed(self, path: str) -> bool:
+        """True when every file below directory `path` is excluded by the path allowlist."""
+        return self._allow_dirs is not None and self._allow_dirs.fullmatch(normalize_path(path)) is not None
 
     def skip_reason(self, path: str, size: int, head: bytes | None = None) -> str | None:
         """Why a file would not be scanned ("allowlisted-path", "too-large", "binary"), or None.
@@ -593,21 +625,37 @@ class Scanner:
         """Every finding in one file's content (`path` is what reports show and globs see)."""
         if self.skip_reason(path, len(data), data) is not None:
             return []
+        return self.scan_unchecked(data, path)
+
+    def scan_unchecked(self, data: bytes, path: str = "") -> list[SecretMatch]:
+        """`scan` for a caller that has already applied `skip_reason` (path, size, binary)."""
         npath = normalize_path(path)
-        active = [
-            i for i in range(len(self.rules)) if i not in self._rule_paths or self._rule_paths[i].fullmatch(npath)
-        ]
+        active: frozenset[int] = self._unlimited
+        if self._any_rule_path is not None and self._any_rule_path.fullmatch(npath):
+            active = active | {i for i in self._limited() if self._rule_path(i).fullmatch(npath)}
         if not active:
             return []
         if self._hs is not None:
             try:
-                matches = self._hyperscan_matches(data, set(active))
+                matches = self._hyperscan_matches(data, active)
             except _HitsOverflow:
                 matching = self._hyperscan_rules(data)
-                matches = self._re_matches(data, [i for i in active if i in matching or i in self._hs.re_only])
+                matches = self._re_matches(data, sorted(i for i in active if i in matching or i in self._hs.re_only))
         else:
-            matches = self._re_matches(data, active)
+            matches = self._re_matches(data, sorted(active))
+        if not matches:
+            return []
         return self._finish(data, path, self._confirm(data, matches))
+
+    def _limited(self) -> Iterable[int]:
+        return (i for i in range(len(self.rules)) if i not in self._unlimited)
+
+    def _rule_path(self, i: int) -> re.Pattern[str]:
+        """Rule `i`'s `paths` globs, compiled the first time a file matches one of them."""
+        pat = self._rule_paths.get(i)
+        if pat is None:
+            pat = self._rule_paths[i] = compile_globs(self.rules[i].paths) or re.compile("(?!)")
+        return pat
 
     # ------------------------------------------------------------------ backends
 
@@ -621,7 +669,7 @@ class Scanner:
             s = cache[id(db)] = _hyperscan().Scratch(db)
         return s
 
-    def _hyperscan_matches(self, data: bytes, active: set[int]) -> Matches:
+    def _hyperscan_matches(self, data: bytes, active: frozenset[int]) -> Matches:
         assert self._hs is not None
         hsdb = self._hs
         hits: list[tuple[int, int]] = []

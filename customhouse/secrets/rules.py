@@ -23,20 +23,20 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import importlib
+import json
+import os
 import re
 import sys
+import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from customhouse.errors import InputError
-from customhouse.secrets import samples
 from customhouse.secrets.validators import VALIDATORS
 
 _sre_parse: Any = importlib.import_module("re._parser")
@@ -99,6 +99,14 @@ class RuleTest:
 
 @dataclass(frozen=True, eq=False)
 class Rule:
+    """One rule. What costs time to build (the compiled regex, its width) is built on first use.
+
+    A scan touches only the rules Hyperscan (or the keyword prefilter) announces, usually a
+    handful per tree, so compiling all ~300 confirmation regexes up front was most of the
+    start-up of `customhouse fs` and `config`; the regex text is checked when a rules file is
+    validated (tests, user rule files, the first load of each built-in rules version).
+    """
+
     id: str
     title: str
     provider: str
@@ -106,13 +114,10 @@ class Rule:
     severity: str
     regex: str
     keywords: tuple[str, ...]
-    pattern: re.Pattern[bytes]
-    secret_group: int | str  # "secret" when the regex names it, else 0 (the whole match)
-    max_width: int
     entropy: float | None = None
     validator: str | None = None
     paths: tuple[str, ...] = ()
-    allow_regexes: tuple[re.Pattern[str], ...] = ()
+    allowlist_regexes: tuple[str, ...] = ()  # sources; `allow_regexes` compiles them
     allow_stopwords: tuple[str, ...] = ()
     supersedes: tuple[str, ...] = ()
     description: str = ""
@@ -120,22 +125,93 @@ class Rule:
     positives: tuple[RuleTest, ...] = ()
     negatives: tuple[RuleTest, ...] = ()
     source: str = ""
+    known_width: int = 0  # max_width when already known (validated load, rules cache), else 0
 
     def __repr__(self) -> str:
         return f"Rule({self.id!r})"
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[bytes]:
+        """The confirmation regex (rewritten by `literal_first` for `re`'s fast literal search)."""
+        return re.compile(literal_first(self.regex).encode("ascii"))
+
+    @functools.cached_property
+    def max_width(self) -> int:
+        """The longest text the regex can match: the window confirmed around a candidate."""
+        return self.known_width or regex_width(self.regex.encode("ascii"))[1]
+
+    @functools.cached_property
+    def secret_group(self) -> int | str:
+        """The group `scan` reports: `secret` when the regex names it, else 0 (the whole match)."""
+        return "secret" if "secret" in self.pattern.groupindex else 0
+
+    @functools.cached_property
+    def allow_regexes(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(a) for a in self.allowlist_regexes)
+
+    def fingerprint_fields(self) -> tuple[object, ...]:
+        """Everything that changes what the rule finds (cache keys of scan results)."""
+        return (
+            self.id,
+            self.severity,
+            self.regex,
+            self.keywords,
+            self.entropy,
+            self.validator,
+            self.paths,
+            self.allowlist_regexes,
+            self.allow_stopwords,
+            self.supersedes,
+            self.title,
+            self.provider,
+            self.category,
+        )
 
 
 # ---------------------------------------------------------------------------- loading
 
 
-@functools.lru_cache(maxsize=1)
-def load_builtin_rules() -> tuple[Rule, ...]:
-    """The rules shipped with the package (parsed once per process; rules are immutable)."""
-    ref = resources.files("customhouse.secrets").joinpath(DATA_FILE)
-    return parse_rules(ref.read_bytes(), "customhouse/secrets/" + DATA_FILE)
+def builtin_rules_bytes() -> bytes:
+    """The shipped rules file (next to this module; through importlib.resources when the package
+    is not a directory, e.g. a zip, which costs more to import than the whole rest of loading)."""
+    here = Path(__file__).with_name("data") / "rules.yaml"
+    try:
+        return here.read_bytes()
+    except OSError:
+        from importlib import resources
+
+        return resources.files("customhouse.secrets").joinpath(DATA_FILE).read_bytes()
+
+
+BUILTIN_SOURCE = "customhouse/secrets/" + DATA_FILE
+
+
+@functools.lru_cache(maxsize=4)
+def load_builtin_rules(cache_dir: str | Path | None = None, validate: bool = False) -> tuple[Rule, ...]:
+    """The rules shipped with the package (once per process and cache directory; immutable).
+
+    Start-up of every scanning command goes through here, so the shipped file is not
+    validated on each load: the test suite validates it, and so does the first load of each
+    version of it when there is a cache directory, after which the parsed rules are read from
+    `cache_dir/secrets/rules-<hash>.json` (JSON: a damaged entry is ignored and rebuilt).
+    Without a cache directory the file is parsed but its regexes are left to first use.
+    """
+    raw = builtin_rules_bytes()
+    if validate:
+        return parse_rules(raw, BUILTIN_SOURCE)
+    if cache_dir is None:
+        return parse_rules(raw, BUILTIN_SOURCE, validate=False)
+    cache_file = _rules_cache_file(Path(cache_dir), raw)
+    cached = _read_rules_cache(cache_file)
+    if cached is not None:
+        return cached
+    rules = parse_rules(raw, BUILTIN_SOURCE)
+    _write_rules_cache(cache_file, rules)
+    return rules
 
 
 def load_rules_file(path: str | Path) -> tuple[Rule, ...]:
+    """A user's rules file, always validated in full: a bad rule is one line naming it."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -147,13 +223,15 @@ def load_rules_file(path: str | Path) -> tuple[Rule, ...]:
     return parse_rules(raw, str(p))
 
 
-def load_rules(extra: str | Path | None = None) -> tuple[Rule, ...]:
+def load_rules(
+    extra: str | Path | None = None, cache_dir: str | Path | None = None, validate: bool = False
+) -> tuple[Rule, ...]:
     """The built-in rules plus those of `extra`, whose ids must not collide with them."""
-    rules = load_builtin_rules()
+    rules = load_builtin_rules(str(cache_dir) if cache_dir is not None else None, validate)
     if extra is None:
         return rules
     more = load_rules_file(extra)
-    known = {r.id: r for r in rules}
+    known = {r.id for r in rules}
     for r in more:
         if r.id in known:
             raise SecretRulesError(f"{r.source}: rule {r.id}: id already used by the built-in rules")
@@ -162,7 +240,91 @@ def load_rules(extra: str | Path | None = None) -> tuple[Rule, ...]:
     return allr
 
 
-def parse_rules(raw: bytes, source: str) -> tuple[Rule, ...]:
+# ---------------------------------------------------------------------------- rules cache
+
+#: Bump when the cached record of a rule changes shape or meaning.
+RULES_CACHE_REVISION = 1
+RULES_CACHE_KEEP = 4  # cached rule files kept in cache_dir/secrets/ (other versions, checkouts)
+_TUPLE_FIELDS = ("keywords", "paths", "allowlist_regexes", "allow_stopwords", "supersedes", "references")
+_STR_FIELDS = ("id", "title", "provider", "category", "severity", "regex", "description")
+
+
+def _rules_cache_file(cache_dir: Path, raw: bytes) -> Path:
+    from customhouse import __version__
+
+    h = hashlib.sha256(f"customhouse-secret-rules-v{RULES_CACHE_REVISION}\x00{__version__}\x00".encode())
+    h.update(raw)
+    return cache_dir / "secrets" / f"rules-{h.hexdigest()[:32]}.json"
+
+
+def _record(r: Rule) -> dict[str, Any]:
+    d: dict[str, Any] = {k: getattr(r, k) for k in (*_STR_FIELDS, *_TUPLE_FIELDS)}
+    d.update(entropy=r.entropy, validator=r.validator, known_width=r.max_width)
+    d["tests"] = [[[t.text, t.path, t.validated] for t in ts] for ts in (r.positives, r.negatives)]
+    return d
+
+
+def _from_record(d: dict[str, Any], source: str) -> Rule:
+    """A rule from its cached record; anything unexpected raises (the entry is then rebuilt)."""
+    if not all(isinstance(d[k], str) for k in _STR_FIELDS):
+        raise TypeError("string field")
+    fields: dict[str, Any] = {k: d[k] for k in _STR_FIELDS}
+    for k in _TUPLE_FIELDS:
+        fields[k] = tuple(d[k])
+        if not all(isinstance(x, str) for x in fields[k]):
+            raise TypeError("list field")
+    entropy, validator, width = d["entropy"], d["validator"], d["known_width"]
+    if not (entropy is None or isinstance(entropy, float)) or not (validator is None or validator in VALIDATORS):
+        raise TypeError("entropy or validator")
+    if not isinstance(width, int) or not 0 < width <= MAX_RULE_WIDTH:
+        raise TypeError("width")
+    pos, neg = (
+        tuple(RuleTest(str(t), str(p), v if isinstance(v, bool) else None) for t, p, v in ts) for ts in d["tests"]
+    )
+    return Rule(
+        **fields,
+        entropy=entropy,
+        validator=validator,
+        known_width=width,
+        positives=pos,
+        negatives=neg,
+        source=source,
+    )
+
+
+def _read_rules_cache(path: Path) -> tuple[Rule, ...] | None:
+    try:
+        doc = json.loads(path.read_bytes())
+        if doc.get("key") != path.stem:
+            return None
+        return tuple(_from_record(d, BUILTIN_SOURCE) for d in doc["rules"])
+    except Exception:  # missing, truncated, edited, another format: parse the rules file again
+        return None
+
+
+def _write_rules_cache(path: Path, rules: Sequence[Rule]) -> None:
+    body = json.dumps({"key": path.stem, "rules": [_record(r) for r in rules]}, separators=(",", ":"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(body)
+        os.replace(tmp, path)
+        old = sorted(path.parent.glob("rules-*.json"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for stale in old[RULES_CACHE_KEEP:]:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only cache directory only costs the next process a parse
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+def parse_rules(raw: bytes, source: str, validate: bool = True) -> tuple[Rule, ...]:
+    """Parse a rules file. With `validate`, every regex is compiled and measured and every test
+    string expanded, so a broken rule fails here; without, only the structure is checked and
+    the regexes are compiled on first use (the shipped file, which the test suite validates)."""
+    import yaml
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         doc = yaml.load(raw, Loader=loader)
@@ -178,7 +340,7 @@ def parse_rules(raw: bytes, source: str) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     seen: set[str] = set()
     for i, item in enumerate(doc["rules"]):
-        rule = _parse_rule(item, source, i)
+        rule = _parse_rule(item, source, i, validate)
         if rule.id in seen:
             raise SecretRulesError(f"{source}: rule {rule.id}: duplicate id")
         seen.add(rule.id)
@@ -292,7 +454,7 @@ def regex_width(pattern: bytes) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def _parse_rule(item: Any, source: str, index: int) -> Rule:
+def _parse_rule(item: Any, source: str, index: int, validate: bool = True) -> Rule:
     rid = f"#{index + 1}"
     if not isinstance(item, dict):
         raise _fail(source, rid, "expected a mapping")
@@ -316,20 +478,23 @@ def _parse_rule(item: Any, source: str, index: int) -> Rule:
     regex = _str(item, "regex", source, rid)
     if not regex.isascii():
         raise _fail(source, rid, "regex must be ASCII (write other bytes as \\xHH)")
-    try:
-        lo, hi = regex_width(regex.encode("ascii"))
-        pattern = re.compile(literal_first(regex).encode("ascii"))
-    except re.error as e:
-        raise _fail(source, rid, f"regex does not compile: {e}") from None
-    if lo == 0:
-        raise _fail(source, rid, "regex can match the empty string")
-    if hi > MAX_RULE_WIDTH:
-        raise _fail(
-            source,
-            rid,
-            f"regex can match more than {MAX_RULE_WIDTH} bytes; bound every repetition ({{m,n}}, not * + or {{n,}})",
-        )
-    secret_group: int | str = "secret" if "secret" in pattern.groupindex else 0
+    pattern: re.Pattern[bytes] | None = None
+    hi = 0
+    if validate:
+        try:
+            lo, hi = regex_width(regex.encode("ascii"))
+            pattern = re.compile(literal_first(regex).encode("ascii"))
+        except re.error as e:
+            raise _fail(source, rid, f"regex does not compile: {e}") from None
+        if lo == 0:
+            raise _fail(source, rid, "regex can match the empty string")
+        if hi > MAX_RULE_WIDTH:
+            raise _fail(
+                source,
+                rid,
+                f"regex can match more than {MAX_RULE_WIDTH} bytes; "
+                "bound every repetition ({m,n}, not * + or {n,})",
+            )
 
     keywords = _str_list(item, "keywords", source, rid)
     paths = _str_list(item, "paths", source, rid)
@@ -351,18 +516,18 @@ def _parse_rule(item: Any, source: str, index: int) -> Rule:
     allow = item.get("allowlist") or {}
     if not isinstance(allow, dict) or set(allow) - {"regexes", "stopwords"}:
         raise _fail(source, rid, "allowlist must be a mapping with 'regexes' and/or 'stopwords'")
-    allow_regexes: list[re.Pattern[str]] = []
-    for a in _str_list(item, "allowlist.regexes", source, rid, value=allow.get("regexes") or []):
+    allow_regexes = _str_list(item, "allowlist.regexes", source, rid, value=allow.get("regexes") or [])
+    for a in allow_regexes if validate else ():
         try:
-            allow_regexes.append(re.compile(a))
+            re.compile(a)
         except re.error as e:
             raise _fail(source, rid, f"allowlist regex {a!r} does not compile: {e}") from None
     stopwords = tuple(
         s.lower() for s in _str_list(item, "allowlist.stopwords", source, rid, allow.get("stopwords") or [])
     )
 
-    positives, negatives = _parse_tests(item.get("tests"), source, rid)
-    return Rule(
+    positives, negatives = _parse_tests(item.get("tests"), source, rid, validate)
+    rule = Rule(
         id=rid,
         title=title,
         provider=provider,
@@ -370,13 +535,10 @@ def _parse_rule(item: Any, source: str, index: int) -> Rule:
         severity=severity,
         regex=regex,
         keywords=keywords,
-        pattern=pattern,
-        secret_group=secret_group,
-        max_width=hi,
         entropy=float(entropy) if entropy is not None else None,
         validator=validator,
         paths=paths,
-        allow_regexes=tuple(allow_regexes),
+        allowlist_regexes=allow_regexes,
         allow_stopwords=stopwords,
         supersedes=_str_list(item, "supersedes", source, rid),
         description=_str(item, "description", source, rid, required=False).strip(),
@@ -384,10 +546,16 @@ def _parse_rule(item: Any, source: str, index: int) -> Rule:
         positives=positives,
         negatives=negatives,
         source=source,
+        known_width=hi,
     )
+    if pattern is not None:
+        rule.__dict__["pattern"] = pattern  # compiled to validate it: keep it (cached_property slot)
+    return rule
 
 
-def _parse_tests(tests: Any, source: str, rid: str) -> tuple[tuple[RuleTest, ...], tuple[RuleTest, ...]]:
+def _parse_tests(
+    tests: Any, source: str, rid: str, validate: bool = True
+) -> tuple[tuple[RuleTest, ...], tuple[RuleTest, ...]]:
     if tests is None:
         return (), ()
     if not isinstance(tests, dict) or set(tests) - {"positive", "negative"}:
@@ -406,10 +574,13 @@ def _parse_tests(tests: Any, source: str, rid: str) -> tuple[tuple[RuleTest, ...
             validated = t.get("validated")
             if validated is not None and not isinstance(validated, bool):
                 raise _fail(source, rid, f"tests.{kind}[{n}].validated must be true or false")
-            try:
-                samples.split_expected(samples.expand(t["text"], "check"))
-            except samples.SampleError as e:
-                raise _fail(source, rid, f"tests.{kind}[{n}]: {e}") from None
+            if validate:
+                from customhouse.secrets import samples
+
+                try:
+                    samples.split_expected(samples.expand(t["text"], "check"))
+                except samples.SampleError as e:
+                    raise _fail(source, rid, f"tests.{kind}[{n}]: {e}") from None
             parsed.append(RuleTest(text=t["text"], path=str(t.get("path") or ""), validated=validated))
         out.append(tuple(parsed))
     return out[0], out[1]
@@ -477,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update-doc", metavar="FILE", help="rewrite the generated rule table in FILE (docs/secrets.md)")
     args = ap.parse_args(argv)
     try:
-        rules = load_rules(args.rules)
+        rules = load_rules(args.rules, validate=True)
     except SecretRulesError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from customhouse.errors import UsageError
 from customhouse.secrets import DEFAULT_ALLOW_PATHS, Scanner, SecretMatch, fingerprint, is_binary, redact
 from customhouse.secrets import engine as engine_mod
+from customhouse.secrets.engine import compile_globs, glob_to_regex
 from customhouse.secrets.samples import ALPHABETS, github_token
 from tests.secrets.conftest import BACKENDS, config, scanner
 
@@ -342,3 +344,36 @@ def test_hit_overflow_uses_the_single_match_database(monkeypatch: pytest.MonkeyP
     ms = only(sc.scan(data, "x"), "github-pat")
     assert len(ms) == 101 and ms[-1].secret == t
     assert [m.start for m in ms] == [m.start for m in only(scanner("re").scan(data, "x"), "github-pat")]
+
+
+def test_glob_union_matches_what_each_glob_matches() -> None:
+    """`compile_globs` shares the `**/` prefix between globs: the same paths must match."""
+    globs = (*DEFAULT_ALLOW_PATHS, "etc/shadow", "**/.pgpass", "**/config/credentials/*.key", "a/**/b")
+    paths = [
+        "node_modules",
+        "srv/node_modules/x/y.js",
+        "usr/share/doc/bash/README",
+        "usr/share/docs/x",
+        "usr/share/doc",
+        "x/y_test.go",
+        "x/y_test.go/z",
+        "lib/python3.11/test/test_os.py",
+        "usr/lib/python3.11/site-packages/pkg/tests/t.py",
+        "gems/rake/test/a.rb",
+        "gems/rake/lib/test/a.rb",
+        "etc/shadow",
+        "x/etc/shadow",
+        "home/u/.pgpass",
+        ".pgpass",
+        "app/config/credentials/production.key",
+        "app/config/credentials/a/production.key",
+        "a/b",
+        "a/x/y/b",
+        "b/a/b",
+        "pkg.dist-info/METADATA",
+    ]
+    union = compile_globs(globs)
+    assert union is not None
+    for p in paths:
+        want = any(re.fullmatch(glob_to_regex(g), p, re.DOTALL) for g in globs)
+        assert bool(union.fullmatch(p)) == want, p

@@ -3,6 +3,7 @@ extra rule files add rules that both backends run."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,14 @@ import pytest
 
 from customhouse.errors import EXIT_INPUT, InputError
 from customhouse.secrets import Scanner, SecretRulesError
-from customhouse.secrets.rules import load_rules, load_rules_file, parse_rules
+from customhouse.secrets.rules import (
+    _read_rules_cache,
+    builtin_rules_bytes,
+    load_builtin_rules,
+    load_rules,
+    load_rules_file,
+    parse_rules,
+)
 from tests.conftest import ROOT
 from tests.secrets.conftest import BACKENDS, config
 
@@ -148,3 +156,43 @@ def test_cli_counts_and_markdown() -> None:
     )
     assert "| `github-pat` | GitHub |" in p.stdout
     assert f"{len(load_rules())} rules" in p.stdout
+
+
+def test_builtin_rules_file_is_valid() -> None:
+    """Start-up parses the shipped file without compiling its regexes; here it is validated in
+    full, and what start-up gets without validation is the same rules."""
+    strict = load_rules(validate=True)
+    lazy = parse_rules(builtin_rules_bytes(), "x", validate=False)
+    assert [r.fingerprint_fields() for r in lazy] == [r.fingerprint_fields() for r in strict]
+    assert not any("pattern" in r.__dict__ for r in lazy)  # nothing compiled until it is used
+    assert [r.max_width for r in lazy] == [r.max_width for r in strict]
+    assert [(r.positives, r.negatives) for r in lazy] == [(r.positives, r.negatives) for r in strict]
+
+
+def test_builtin_rules_cache_is_used_and_a_damaged_entry_rebuilt(tmp_path: Path) -> None:
+    strict = load_rules(validate=True)
+    first = load_builtin_rules(str(tmp_path))
+    (entry,) = (tmp_path / "secrets").glob("rules-*.json")
+    cached = _read_rules_cache(entry)
+    assert cached is not None
+    assert [r.fingerprint_fields() for r in cached] == [r.fingerprint_fields() for r in strict]
+    assert [r.known_width for r in cached] == [r.max_width for r in strict]
+    assert [(r.positives, r.negatives) for r in cached] == [(r.positives, r.negatives) for r in first]
+    assert not any("pattern" in r.__dict__ for r in cached)
+
+    good = entry.read_bytes()
+    damaged = [
+        good[: len(good) // 2],  # truncated
+        b"\x00" * 64,  # garbage
+        json.dumps({"key": entry.stem, "rules": [{"id": 1}]}).encode(),  # valid JSON, wrong records
+        json.dumps({"key": "other", "rules": json.loads(good)["rules"]}).encode(),  # another entry's body
+    ]
+    for body in damaged:
+        entry.write_bytes(body)
+        assert _read_rules_cache(entry) is None
+        load_builtin_rules.cache_clear()
+        again = load_builtin_rules(str(tmp_path))
+        assert [r.fingerprint_fields() for r in again] == [r.fingerprint_fields() for r in strict]
+        assert _read_rules_cache(entry) is not None  # rewritten
+    sc = Scanner.create(config("re", cache_dir=tmp_path))
+    assert len(sc.rules) == len(strict)

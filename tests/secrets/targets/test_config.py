@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from customhouse.misconfig.runner import scan_tree
+from tests.helpers import run_cli
 from tests.secrets.targets.conftest import cli, token
 
 K8S, ENV, COMPOSE, COMPOSE_LIST, DOCKERFILE = token(21), token(22), token(23), token(24), token(25)
@@ -76,3 +77,42 @@ def test_inline_ignore_comment_applies_to_secrets(tmp_path: Path) -> None:
     )
     found = [f for f in scan_tree(root).findings if f.kind == "secret"]
     assert len(found) == 1 and found[0].suppressed is not None and found[0].suppressed.source == "inline"
+
+
+def test_config_keeps_the_compiled_rules_in_its_cache_dir_option(tmp_path: Path) -> None:
+    """`--cache-dir` wins over $CUSTOMHOUSE_CACHE_DIR for the secret pass too (its Hyperscan
+    database and parsed rules), as for everything else the command caches."""
+    root = _tree(tmp_path / "tree")
+    chosen, env_dir = tmp_path / "chosen", tmp_path / "from-env"
+    run = run_cli("config", str(root), "-f", "json", "--cache-dir", str(chosen), cache_dir=env_dir)
+    assert run.code == 0, run.err
+    assert any(f["kind"] == "secret" for f in json.loads(run.out)["findings"])
+    assert list((chosen / "secrets").glob("hyperscan-*.db")) and list((chosen / "secrets").glob("rules-*.json"))
+    assert not (env_dir / "secrets").exists()
+
+
+def test_fs_reports_manifests_as_config_does(tmp_path: Path, cli_cache: Path) -> None:
+    """`customhouse fs` routes Kubernetes manifests through the same code as `config`: the
+    Secret's base64 `data` is decoded (a plain scan of the text finds nothing there)."""
+    root = _tree(tmp_path / "tree")
+
+    def secrets(*args: str) -> list[tuple[str, int, str, str, str, str]]:
+        run = cli(*args, str(root), "-f", "json", cache=cli_cache)
+        assert run.code == 0, run.err
+        found = [f for f in json.loads(run.out)["findings"] if f["kind"] == "secret"]
+        return sorted(
+            (
+                f["location"]["path"],
+                f["location"]["line"],
+                f["id"],
+                f["fingerprint"],
+                f["secret"]["origin"],
+                f["message"],
+            )
+            for f in found
+        )
+
+    via_fs, via_config = secrets("fs"), secrets("config")
+    assert via_fs == via_config
+    assert [(p, line, o) for p, line, _, _, o, _ in via_fs if p == "secret.yaml"] == [("secret.yaml", 9, "k8s-secret")]
+    assert len(via_fs) == 5

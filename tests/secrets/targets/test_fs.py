@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from customhouse.secrets import Scanner
-from customhouse.secrets.targets import scan_directory
+from customhouse.secrets.targets import READ_WHOLE_BELOW, TreeResult, scan_directory
 from tests.helpers import assert_one_line_error
 from tests.secrets.targets.conftest import cli, token
 
@@ -109,3 +109,54 @@ def test_hostile_files_are_bounded(tmp_path: Path, scanner: Scanner) -> None:
     paths = {f.location.path for f in res.findings}
     assert "bad-utf8.conf" in paths and "long.txt" in paths
     assert res.scanned == 2  # the FIFO and the symlink are never opened
+
+
+def _big_tree(root: Path, n: int) -> int:
+    """`n` text files over nested directories, every 7th with a token; returns the token count."""
+    planted = 0
+    for i in range(n):
+        d = root / f"d{i % 13}" / f"e{i % 5}"
+        d.mkdir(parents=True, exist_ok=True)
+        body = f"line one {i}\n" + "filler text\n" * (i % 40)
+        if i % 7 == 0:
+            body += f"GITHUB_TOKEN={token(100 + i)}\n"
+            planted += 1
+        (d / f"f{i:04d}.env").write_text(body)
+    return planted
+
+
+def test_parallel_scan_is_the_one_process_scan(tmp_path: Path, scanner: Scanner) -> None:
+    root = tmp_path / "tree"
+    planted = _big_tree(root, 300)
+    (root / "blob.dat").write_bytes(b"\x00\x01" * 50 + f" {token(7)}".encode())  # binary: skipped
+    big = root / "big.txt"  # larger than one read: sniffed first, then read to the end
+    big.write_bytes(b"x" * (READ_WHOLE_BELOW * 3) + f"\nTOKEN={token(8)}\n".encode())
+    (root / "node_modules" / "pkg").mkdir(parents=True)  # allowlisted: never entered
+    (root / "node_modules" / "pkg" / "index.js").write_text(f'const t = "{token(9)}"\n')
+    one = scan_directory(root, scanner, jobs=1)
+    two = scan_directory(root, scanner, jobs=2, parallel_min_files=100)
+
+    def key(res: TreeResult) -> list[tuple[str, int, int, str, str]]:
+        return [(f.location.path, f.location.line, f.location.column, f.id, f.fingerprint) for f in res.findings]
+
+    assert key(two) == key(one)
+    assert len(one.findings) == planted + 1 and key(one)[0][0] == "big.txt"
+    assert (two.scanned, two.bytes_scanned, two.skipped, two.warnings) == (
+        one.scanned,
+        one.bytes_scanned,
+        one.skipped,
+        one.warnings,
+    )
+    assert one.skipped == {"binary": 1, "allowlisted-path": 1}
+    assert one.scanned == 300 + 1
+
+
+def test_allowlisted_directories_are_not_entered(scanner: Scanner) -> None:
+    """A directory is pruned only when the allowlist matches every path below it."""
+    assert scanner.dir_allowed("usr/share/doc") and scanner.dir_allowed("srv/app/node_modules")
+    assert scanner.dir_allowed("usr/lib/python3/dist-packages/yaml/tests")
+    assert not scanner.dir_allowed("usr/share") and not scanner.dir_allowed("usr/share/docs")
+    assert not scanner.dir_allowed("src/pkg")  # `**/*_test.go` skips files, not the directory
+    for d in ("usr/share/doc", "a/node_modules", "x/site-packages/y/tests"):
+        for below in ("f", "deep/er/f.txt", "g_test.go"):
+            assert scanner.path_allowed(f"{d}/{below}")

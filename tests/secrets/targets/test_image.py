@@ -138,3 +138,33 @@ def test_fail_on_and_ignore_file_by_fingerprint(secret_image: SecretImage, cli_c
 def test_unknown_scanner_is_a_usage_error(secret_image: SecretImage, cli_cache: Path) -> None:
     run = cli("image", f"docker-archive:{secret_image.archive}", "--scanners", "secrets", cache=cli_cache)
     assert run.code == 2 and "secret" in run.err
+
+
+def _table_rows(out: str) -> list[list[str]]:
+    """The rows of the secrets table as their lines: a row starts with a rule id and a severity."""
+    rows: list[list[str]] = []
+    for line in out.splitlines():
+        words = line.split()
+        if len(words) > 2 and words[1] in ("critical", "high", "medium", "low", "info"):
+            rows.append([line])
+        elif rows and line.startswith("  ") and line.strip():
+            rows[-1].append(line)
+    return rows
+
+
+def test_table_says_which_layer_still_holds_a_removed_secret(secret_image: SecretImage, cli_cache: Path) -> None:
+    run = cli("image", f"docker-archive:{secret_image.archive}", "--scanners", "secret", "-f", "table", cache=cli_cache)
+    assert run.code == 0, run.err
+    rows = {next(w for w in r[0].split() if ":" in w or w.startswith("$.")): r for r in _table_rows(run.out)}
+    note = "removed in layer 3, still extractable from layer 2"
+    assert sorted(k for k, r in rows.items() if any(note in line for line in r)) == [
+        "etc/app/config.ini:2",
+        "srv/app/.env:2",
+    ]
+    joined = {k: " ".join(" ".join(r).split()) for k, r in rows.items()}
+    assert "(deleted by RUN /bin/sh -c rm /srv/app/.env" in joined["srv/app/.env:2"]
+    assert "(overwritten by RUN /bin/sh -c rm" in joined["etc/app/config.ini:2"]
+    assert "in layer 3" in joined["srv/app/notes.txt:1"] and "extractable" not in joined["srv/app/notes.txt:1"]
+    assert "ghp_…" in joined["$.config.Env[1]"] and "layer" not in joined["$.config.Env[1]"]  # in no layer
+    for raw in _raw(secret_image):
+        assert raw not in run.out
