@@ -387,15 +387,10 @@ def _add_fs_command(command: Callable[..., _Parser]) -> None:
         metavar="GLOB",
         help="skip files and directories matching GLOB (repeatable): a name anywhere, or a path from PATH",
     )
-    from customhouse.misconfig.cli import _jobs_arg
+    from customhouse.misconfig.cli import add_jobs_option
 
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=_jobs_arg,
-        default=0,
-        metavar="N",
-        help="processes reading and scanning files (default 0: every usable CPU; trees under 10,000 files use one)",
+    add_jobs_option(
+        p, "processes reading and scanning files (default 0: every usable CPU; trees under 10,000 files use one)"
     )
     _common(p)
 

@@ -61,17 +61,13 @@ def scanners_arg(args: argparse.Namespace) -> set[str]:
     return scanners
 
 
-def add_jobs_option(p: argparse.ArgumentParser) -> None:
-    """`--jobs` for the commands that scan a tree file by file (`config`, `k8s`)."""
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=_jobs_arg,
-        default=0,
-        metavar="N",
-        help="processes for the per-file work (default 0: every usable CPU; trees under "
-        "48 files and scans with --policy use one)",
-    )
+def add_jobs_option(
+    p: argparse.ArgumentParser,
+    help: str = "processes for the per-file work (default 0: every usable CPU; trees under "
+    "48 files and scans with --policy use one)",
+) -> None:
+    """`--jobs` for the commands that scan a tree file by file (`config`, `k8s`, `fs`)."""
+    p.add_argument("-j", "--jobs", type=_jobs_arg, default=0, metavar="N", help=help)
 
 
 def add_misconfig_options(p: argparse.ArgumentParser) -> None:
