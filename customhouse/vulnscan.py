@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from customhouse.image.scan import ImageAnalysis
 from customhouse.report.findings import Finding
+
+if TYPE_CHECKING:  # not imported at run time: `fs` and `config` use this module's filters only
+    from customhouse.image.scan import ImageAnalysis
 
 DEFAULT_IGNORE_FILE = ".customhouseignore.yaml"
 
