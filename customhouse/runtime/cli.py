@@ -377,8 +377,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
             server = MetricsServer(host=args.metrics_host, port=args.metrics_port).start()
         except OSError as exc:
             raise UsageError(f"--metrics-port {args.metrics_port}: {exc}") from None
+    from customhouse.runtime.sources.audit import AuditError
+
     try:
         stats = agent.run(args.duration, ready)
+    except AuditError as exc:
+        raise CustomhouseError(f"runtime watch: {exc}") from None
     except OSError as exc:
         raise CustomhouseError(f"runtime watch: kernel interface unavailable: {exc}") from None
     finally:

@@ -108,8 +108,8 @@ RULE_GROUPS: dict[str, tuple[str, ...]] = {
 class AuditError(Exception):
     """The kernel refused a request (errno) or audit is unavailable."""
 
-    def __init__(self, what: str, err: int) -> None:
-        super().__init__(f"audit {what}: {os.strerror(err)}")
+    def __init__(self, what: str, err: int, message: str = "") -> None:
+        super().__init__(message or f"audit {what}: {os.strerror(err)}")
         self.errno = err
 
 
@@ -275,13 +275,25 @@ class AuditSession:
         self.saved: AuditStatus | None = None
         self.added: list[AuditRule] = []
         self.closed = False
+        self.registered = False  # only what we changed is put back
         try:
             self.saved = self.sock.get_status()
             mask = STATUS_PID | STATUS_ENABLED
             limit = max(backlog_limit, self.saved.backlog_limit)
             if limit != self.saved.backlog_limit:
                 mask |= STATUS_BACKLOG_LIMIT
-            self.sock.set_status(mask, 1, os.getpid(), limit)
+            try:
+                self.sock.set_status(mask, 1, os.getpid(), limit)
+            except AuditError as exc:
+                if exc.errno == errno.EEXIST:  # the kernel keeps one audit daemon, alive and registered
+                    raise AuditError(
+                        "registration",
+                        exc.errno,
+                        f"audit: another process (pid {self.saved.pid}) is the audit daemon; "
+                        "stop it (e.g. `systemctl stop auditd`) or the other agent first",
+                    ) from None
+                raise
+            self.registered = True
             for r in rules:
                 try:
                     self.sock.request(AUDIT_ADD_RULE, r.pack())
@@ -314,7 +326,7 @@ class AuditSession:
                 except AuditError:
                     pass
             self.added = []
-            if self.saved is not None:
+            if self.saved is not None and self.registered:
                 s = self.saved
                 try:
                     self.sock.set_status(STATUS_BACKLOG_LIMIT | STATUS_ENABLED, s.enabled, 0, s.backlog_limit)

@@ -81,6 +81,12 @@ def run(container: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         line = agent.stderr.readline()
         assert "watching" in line, line
         during = _audit_state()
+        # A second agent while this one is the audit daemon: refused in one line, nothing undone.
+        second = subprocess.run(
+            [sys.executable, "-m", "customhouse.runtime.cli", "runtime", "watch", "--duration", "1"],
+            cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        during_after_second = _audit_state()
 
         def ex(*argv: str) -> None:
             subprocess.run(["runc", "exec", container, *argv], check=False, capture_output=True, timeout=20)
@@ -118,6 +124,7 @@ def run(container: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         (out / "agent.stderr").write_text(err)  # kept with the recording, for diagnosis
         got = [json.loads(x) for x in alerts.read_text().splitlines() if x.strip()]
         yield {"alerts": got, "rc": agent.returncode, "stderr": err, "before": before, "during": during,
+               "second": second, "during_after_second": during_after_second,
                "after": _audit_state(), "record": record, "latency": latency}  # fmt: skip
     finally:
         if agent.poll() is None:
@@ -173,3 +180,14 @@ def test_recording_replays_to_the_same_alerts(run: dict[str, Any], container: st
 def test_each_alert_within_2s(run: dict[str, Any]) -> None:
     late = {rule: t for rule, t in run["latency"].items() if t is None or t > ALERT_WAIT + 0.5}
     assert not late, late
+
+
+def test_second_agent_is_refused_and_changes_nothing(run: dict[str, Any]) -> None:
+    """The kernel has one audit daemon: a second `runtime watch` says so in one line (exit 6,
+    no traceback, no crash log) and leaves the running agent's registration and rules alone."""
+    second = run["second"]
+    lines = [ln for ln in second.stderr.splitlines() if ln.strip()]
+    assert second.returncode == 6, second.stderr
+    assert len(lines) == 1 and "another process (pid" in lines[0] and "audit daemon" in lines[0], lines
+    assert "Traceback" not in second.stderr and "crash" not in second.stderr
+    assert run["during_after_second"] == run["during"]
