@@ -33,10 +33,8 @@ import signal
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,24 +59,17 @@ def _audit_status() -> dict[str, int]:
 
 @contextmanager
 def _container(work: Path) -> Iterator[str]:
-    tgzs = sorted(ROOTFS_DIR.glob("alpine-minirootfs-3.20*.tar.gz")) or sorted(ROOTFS_DIR.glob("*.tar.gz"))
-    if not tgzs:
+    """The live tests' container (tests/runtime/live/common.py), sleeping long enough for a run."""
+    from tests.runtime.live.common import make_bundle, runc_container
+
+    if not any(ROOTFS_DIR.glob("*.tar.gz")):
         sys.exit(f"no Alpine root filesystem in {ROOTFS_DIR}")
-    bundle = work / "bundle"
-    (bundle / "rootfs").mkdir(parents=True)
-    with tarfile.open(tgzs[-1]) as tf:
-        tf.extractall(bundle / "rootfs", filter="fully_trusted")
-    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
-    cfg = json.loads((bundle / "config.json").read_text())
-    cfg["process"].update(terminal=False, args=["sleep", "3600"])
-    (bundle / "config.json").write_text(json.dumps(cfg))
-    cid = "chbench-" + uuid.uuid4().hex[:8]
-    subprocess.run(["runc", "run", "-d", cid], cwd=bundle, check=True, stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
+
+    def long_sleep(cfg: dict[str, Any], _rootfs: Path) -> None:
+        cfg["process"]["args"] = ["sleep", "3600"]
+
+    with runc_container(make_bundle(work / "bundle", long_sleep), prefix="chbench") as cid:
         yield cid
-    finally:
-        subprocess.run(["runc", "delete", "-f", cid], check=False, capture_output=True)
 
 
 def _loop(cid: str, n: int) -> float:

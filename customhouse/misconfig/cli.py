@@ -61,6 +61,16 @@ def scanners_arg(args: argparse.Namespace) -> set[str]:
     return scanners
 
 
+def shown_checks(
+    evaluated: dict[str, list[tuple[str, str]]], severity: dict[str, str], severities: Sequence[str]
+) -> dict[str, list[tuple[str, str]]]:
+    """The checks each file was evaluated against, as far as the report shows their severity
+    (JUnit lists the ones a file passed)."""
+    if not severities:
+        return evaluated
+    return {path: [(c, t) for c, t in ran if severity.get(c) in severities] for path, ran in evaluated.items()}
+
+
 def add_jobs_option(
     p: argparse.ArgumentParser,
     help: str = "processes for the per-file work (default 0: every usable CPU; trees under "
@@ -350,12 +360,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     if not args.quiet:
         for w in warnings:
             _warn(w)
-    evaluated = result.evaluated
-    if severities:  # the checks a file passed, as far as the report shows their severity
-        evaluated = {
-            path: [(cid, title) for cid, title in ran if result.check_severity.get(cid) in severities]
-            for path, ran in evaluated.items()
-        }
+    evaluated = shown_checks(result.evaluated, result.check_severity, severities)
     report = ScanReport(
         target=TargetInfo(name=str(args.path), kind="config"),
         os=None,

@@ -332,6 +332,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         misconfig_options,
         resolve_check_ids,
         scanners_arg,
+        shown_checks,
     )
     from customhouse.model import TargetInfo
     from customhouse.report import finding_renderer
@@ -382,12 +383,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     if not args.quiet:
         for w in warnings:
             _warn(w)
-    evaluated = result.evaluated
-    if severities:  # the checks a file passed, as far as the report shows their severity
-        evaluated = {
-            path: [(cid, title) for cid, title in ran if result.check_severity.get(cid) in severities]
-            for path, ran in evaluated.items()
-        }
+    evaluated = shown_checks(result.evaluated, result.check_severity, severities)
     report = ScanReport(
         target=TargetInfo(name=str(args.path), kind="k8s"),
         os=None,

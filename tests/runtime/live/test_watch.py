@@ -8,64 +8,32 @@ audit status and rule list must be exactly as before.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.runtime.live.common import Alerts
+from tests.runtime.live.common import LIVE_MARKS, REPO, Alerts, make_bundle, runc_container
+from tests.runtime.live.common import audit_state as _audit_state
 
 ALERT_WAIT = 2.0
 
-ROOTFS_TGZ = Path(__file__).resolve().parents[3].parent / "shared/data/alpine/minirootfs"
-REPO = Path(__file__).resolve().parents[3]
-
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="live runtime tests need root"),
-    pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed"),
-    pytest.mark.skipif(shutil.which("auditctl") is None, reason="auditctl (apt auditd) is not installed"),
-]
-
-
-def _audit_state() -> tuple[list[str], str]:
-    s = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=True).stdout.splitlines()
-    keep = [ln for ln in s if ln.split(" ")[0] in ("enabled", "failure", "pid", "rate_limit", "backlog_limit")]
-    rules = subprocess.run(["auditctl", "-l"], capture_output=True, text=True, check=True).stdout
-    return keep, rules
+pytestmark = LIVE_MARKS
 
 
 @pytest.fixture(scope="module")
 def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tgzs = sorted(ROOTFS_TGZ.glob("alpine-minirootfs-3.20*.tar.gz")) or sorted(ROOTFS_TGZ.glob("*.tar.gz"))
-    if not tgzs:
-        pytest.skip(f"no Alpine root filesystem in {ROOTFS_TGZ}")
-    bundle = tmp_path_factory.mktemp("bundle")
-    (bundle / "rootfs").mkdir()
-    with tarfile.open(tgzs[-1]) as tf:
-        tf.extractall(bundle / "rootfs", filter="fully_trusted")
-    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
-    cfg = json.loads((bundle / "config.json").read_text())
-    cfg["process"]["terminal"] = False
-    cfg["process"]["args"] = ["sleep", "600"]
-    cfg["root"]["readonly"] = False
-    cfg["annotations"] = {"io.kubernetes.cri.sandbox-name": "web-0", "io.kubernetes.cri.sandbox-namespace": "prod"}
-    (bundle / "config.json").write_text(json.dumps(cfg))
-    cid = "chlive-" + uuid.uuid4().hex[:8]
-    subprocess.run(["runc", "run", "-d", cid], cwd=bundle, check=True, stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
+    def pod(cfg: dict[str, Any], _rootfs: Path) -> None:
+        cfg["annotations"] = {"io.kubernetes.cri.sandbox-name": "web-0", "io.kubernetes.cri.sandbox-namespace": "prod"}
+
+    bundle = make_bundle(tmp_path_factory.mktemp("bundle") / "b", pod)
+    with runc_container(bundle) as cid:
         yield cid
-    finally:
-        subprocess.run(["runc", "delete", "-f", cid], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
