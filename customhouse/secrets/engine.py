@@ -59,7 +59,7 @@ from typing import Any
 
 from customhouse.errors import UsageError
 from customhouse.secrets.entropy import effective_threshold, is_placeholder, shannon_entropy
-from customhouse.secrets.rules import MAX_RULE_WIDTH, Rule, load_rules
+from customhouse.secrets.rules import MAX_RULE_WIDTH, Rule, load_rules, write_cache_file
 from customhouse.secrets.validators import VALIDATORS
 
 ENV_BACKEND = "CUSTOMHOUSE_SECRETS_BACKEND"
@@ -436,17 +436,8 @@ def _compile(hs: Any, exprs: list[bytes], flags: list[int], cache_dir: Path | No
     db = hs.Database(mode=hs.HS_MODE_BLOCK)
     db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
     if cache_file is not None:
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(hs.dumpb(db))
-            os.replace(tmp, cache_file)
-            # Keep the few most recent databases (rule sets, single-match variants), not all.
-            old = sorted(cache_file.parent.glob("hyperscan-*.db"), key=lambda f: f.stat().st_mtime, reverse=True)
-            for stale in old[HS_CACHE_KEEP:]:
-                stale.unlink(missing_ok=True)
-        except OSError:
-            pass  # a read-only cache directory only costs the next run a compile
+        # the few most recent databases (rule sets, single-match variants) are kept, not all
+        write_cache_file(cache_file, hs.dumpb(db), "hyperscan-*.db", HS_CACHE_KEEP)
     return db
 
 

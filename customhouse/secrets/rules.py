@@ -302,18 +302,25 @@ def _read_rules_cache(path: Path) -> tuple[Rule, ...] | None:
         return None
 
 
-def _write_rules_cache(path: Path, rules: Sequence[Rule]) -> None:
-    body = json.dumps({"key": path.stem, "rules": [_record(r) for r in rules]}, separators=(",", ":"))
+def write_cache_file(path: Path, data: bytes, siblings: str, keep: int) -> None:
+    """Put `data` at `path` atomically (a reader sees the old file or the whole new one) and keep
+    only the `keep` newest files matching `siblings` next to it. A read-only or full cache
+    directory is not an error: it only costs the next process the work again."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(body)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
-        old = sorted(path.parent.glob("rules-*.json"), key=lambda f: f.stat().st_mtime, reverse=True)
-        for stale in old[RULES_CACHE_KEEP:]:
+        old = sorted(path.parent.glob(siblings), key=lambda f: f.stat().st_mtime, reverse=True)
+        for stale in old[keep:]:
             stale.unlink(missing_ok=True)
     except OSError:
-        pass  # a read-only cache directory only costs the next process a parse
+        pass
+
+
+def _write_rules_cache(path: Path, rules: Sequence[Rule]) -> None:
+    body = json.dumps({"key": path.stem, "rules": [_record(r) for r in rules]}, separators=(",", ":"))
+    write_cache_file(path, body.encode(), "rules-*.json", RULES_CACHE_KEEP)
 
 
 # ---------------------------------------------------------------------------- parsing
