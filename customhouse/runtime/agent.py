@@ -23,7 +23,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -112,6 +112,7 @@ class Stats:
     alerts: int = 0
     bad_events: int = 0
     connector_events: int = 0
+    k8s_audit_events: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
     rule_matches: dict[tuple[str, str], int] = field(default_factory=dict)
     audit_lost_start: int | None = None  # the kernel's audit `lost` counter when we started
@@ -417,8 +418,14 @@ class Agent:
         metrics: Metrics | None = None,
         status_interval: float = 2.0,
         batch_window: float = 0.02,
+        k8s_sources: Sequence[Callable[[], list[Event]]] = (),
+        kernel: bool = True,
     ) -> None:
         self.engine = engine
+        # Kubernetes audit sources: each call returns the events that arrived since the last one
+        # (a log tailer's poll, a webhook's queue drained); they share the loop with the kernel's.
+        self.k8s_sources = tuple(k8s_sources)
+        self.kernel = kernel
         self.sink = sink
         self.record = record
         self.all_opens = all_opens
@@ -440,6 +447,8 @@ class Agent:
         self.stop = True
 
     def run(self, duration: float | None = None, ready: Callable[[], None] | None = None) -> Stats:
+        if not self.kernel:
+            return self._run_k8s_only(duration, ready)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         conn: ProcConnector | None = None
         session: au.AuditSession | None = None
@@ -481,6 +490,7 @@ class Agent:
                     caught_up = session.fileno() not in r and not session.sock.pending
                 for ae in self.assembler.flush():
                     self._emit(ae)
+                self._poll_k8s()
                 # Exited processes stay until audit has passed their exit (see ProcessTree).
                 self.tree.expire(horizon=None if caught_up else self._audit_time)
                 self._housekeeping(conn, session)
@@ -497,6 +507,7 @@ class Agent:
                         self._emit(ae)
             for ae in self.assembler.flush(force=True):
                 self._emit(ae)
+            self._poll_k8s()
             self._housekeeping(conn, session, force=True)
         finally:
             try:
@@ -536,6 +547,7 @@ class Agent:
         m, st = self.metrics, self.stats
         m.set("customhouse_events_total", st.events, {"source": "syscall"})
         m.set("customhouse_events_total", st.connector_events, {"source": "proc_connector"})
+        # k8s_audit events are counted by their sources as they arrive
         for (rule, prio), n in st.rule_matches.items():
             m.set("customhouse_rule_matches_total", n, {"rule": rule, "priority": prio})
         m.set("customhouse_events_dropped_total", st.bad_events, {"reason": "audit_unconverted"})
@@ -556,6 +568,43 @@ class Agent:
             for pe in pes:
                 self.tree.handle(pe)
 
+    def _run_k8s_only(self, duration: float | None, ready: Callable[[], None] | None) -> Stats:
+        """`--no-kernel`: only the Kubernetes audit sources (no root, nothing of the kernel's touched)."""
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            if ready is not None:
+                ready()
+            deadline = time.monotonic() + duration if duration else None
+            while not self.stop and (deadline is None or time.monotonic() < deadline):
+                if not self._poll_k8s():
+                    time.sleep(0.1)
+                now = time.monotonic()
+                if now >= self._next_publish:
+                    self._next_publish = now + 1.0
+                    self.publish()
+            self._poll_k8s()
+            self.publish()
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+        return self.stats
+
+    def _poll_k8s(self) -> int:
+        """Events of the Kubernetes audit sources since the last poll, through the rules."""
+        n = 0
+        for source in self.k8s_sources:
+            try:
+                events = source()
+            except Exception as exc:  # a source failing must not stop the agent
+                self.stats.bad_events += 1
+                log.debug("k8s audit source: %s", exc)
+                continue
+            for e in events:
+                n += 1
+                self.stats.k8s_audit_events += 1
+                self._handle(e)
+        return n
+
     def _emit(self, ae: au.AuditEvent) -> None:
         self._audit_time = max(self._audit_time, ae.ts / 1e9)
         try:
@@ -567,6 +616,9 @@ class Agent:
         if e is None:
             return
         self.stats.events += 1
+        self._handle(e)
+
+    def _handle(self, e: Event) -> None:
         self.stats.by_type[e.type] = self.stats.by_type.get(e.type, 0) + 1
         if self.record is not None:
             self.record(e)

@@ -108,7 +108,7 @@ def add_commands(sub: Any) -> None:
     wg = w.add_argument_group("watch options")
     wg.add_argument("--record", type=Path, metavar="FILE", help="write every event to FILE (JSON lines, replay format)")
     wg.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS (default: until signalled)")
-    wg.add_argument("--responses", type=Path, metavar="FILE", help="response configuration (docs/runtime-respond.md)")
+    wg.add_argument("--responses", type=Path, metavar="FILE", help="response configuration (docs/runtime-responses.md)")
     wg.add_argument("--dry-run", action="store_true", help="responses are only logged, never carried out")
     wg.add_argument(
         "--audit-all-opens",
@@ -147,6 +147,28 @@ def add_commands(sub: Any) -> None:
         type=Path,
         metavar="FILE",
         help="write the agent's counters (events, alerts, losses) as JSON on exit",
+    )
+    kg = w.add_argument_group("Kubernetes audit sources (rules with source: k8s_audit)")
+    kg.add_argument(
+        "--k8s-audit-log",
+        type=Path,
+        metavar="FILE",
+        help="follow the API server's audit log (--audit-log-path): new lines, rotation and truncation handled",
+    )
+    kg.add_argument(
+        "--k8s-audit-webhook",
+        metavar="HOST:PORT",
+        help="receive the API server's audit webhook (EventList POSTs) here; port 0 picks a free one "
+        "(the URL is printed when watching starts)",
+    )
+    kg.add_argument(
+        "--k8s-audit-tls-cert", type=Path, metavar="FILE", help="certificate (PEM) for HTTPS on the webhook"
+    )
+    kg.add_argument("--k8s-audit-tls-key", type=Path, metavar="FILE", help="its private key (PEM)")
+    kg.add_argument(
+        "--no-kernel",
+        action="store_true",
+        help="no audit or process-connector events: only the Kubernetes audit sources (root not needed)",
     )
     _common(w)
 
@@ -286,7 +308,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from customhouse.errors import CustomhouseError
     from customhouse.runtime.output import alert_json, alert_text
 
-    if os.geteuid() != 0:
+    if args.no_kernel and not (args.k8s_audit_log or args.k8s_audit_webhook):
+        raise UsageError("--no-kernel needs a Kubernetes audit source (--k8s-audit-log or --k8s-audit-webhook)")
+    if args.no_kernel and args.block_drift:
+        raise UsageError("--block-drift needs the kernel sources (it cannot be used with --no-kernel)")
+    if bool(args.k8s_audit_tls_cert) != bool(args.k8s_audit_tls_key):
+        raise UsageError("--k8s-audit-tls-cert and --k8s-audit-tls-key go together")
+    webhook_addr = _host_port(args.k8s_audit_webhook) if args.k8s_audit_webhook else None
+    if os.geteuid() != 0 and not args.no_kernel:
         raise UsageError("runtime watch needs root (audit and the process connector are privileged)")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
@@ -340,12 +369,19 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     if not 0 <= args.batch_ms <= 1000:
         raise UsageError("--batch-ms must be 0..1000")
+    k8s_sources, webhook = _k8s_audit_sources(args, webhook_addr)
     agent = Agent(ruleset.engine, sink, record if recorder else None, all_opens=args.audit_all_opens,
-                  batch_window=args.batch_ms / 1000)  # fmt: skip
+                  batch_window=args.batch_ms / 1000, k8s_sources=k8s_sources,
+                  kernel=not args.no_kernel)  # fmt: skip
 
     def ready() -> None:
         if not args.quiet:
-            sys.stderr.write("customhouse: watching (audit + process connector)\n")
+            what = [] if args.no_kernel else ["audit", "process connector"]
+            if args.k8s_audit_log:
+                what.append(f"k8s audit log {args.k8s_audit_log}")
+            if webhook is not None:
+                what.append(f"k8s audit webhook {webhook.url}")
+            sys.stderr.write(f"customhouse: watching ({' + '.join(what)})\n")
             sys.stderr.flush()
 
     guard = None
@@ -386,6 +422,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CustomhouseError(f"runtime watch: kernel interface unavailable: {exc}") from None
     finally:
+        if webhook is not None:
+            webhook.close()
         if guard is not None:
             guard.close()
         if server is not None:
@@ -407,6 +445,52 @@ def cmd_watch(args: argparse.Namespace) -> int:
             f"proc connector {stats.netlink_enobufs}\n"
         )
     return EXIT_OK
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--k8s-audit-webhook {value}: use HOST:PORT (port 0 picks a free one)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _k8s_audit_sources(args: argparse.Namespace, webhook_addr: tuple[str, int] | None) -> tuple[list[Any], Any]:
+    """The Kubernetes audit sources asked for, as pollables for the agent's loop, and the webhook
+    server (started; the caller closes it). The webhook's request threads only queue events
+    (bounded: a flood is dropped and counted, never buffered without limit); the agent drains
+    the queue in its loop, so the rules always run on the agent's thread."""
+    import queue
+
+    from customhouse.runtime.sources.k8s_audit import AuditLogTailer, AuditWebhookServer
+
+    sources: list[Any] = []
+    if args.k8s_audit_log is not None:
+        if args.k8s_audit_log.exists() and not args.k8s_audit_log.is_file():
+            raise UsageError(f"--k8s-audit-log {args.k8s_audit_log}: not a file")
+        sources.append(AuditLogTailer(args.k8s_audit_log).poll)  # a log that appears later is picked up
+    webhook = None
+    if webhook_addr is not None:
+        q: queue.Queue[Any] = queue.Queue(maxsize=10_000)
+
+        def drain(limit: int = 1000) -> list[Any]:
+            out: list[Any] = []
+            while len(out) < limit:
+                try:
+                    out.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            return out
+
+        cert, key = args.k8s_audit_tls_cert, args.k8s_audit_tls_key
+        try:
+            webhook = AuditWebhookServer(
+                q.put_nowait, webhook_addr[0], webhook_addr[1],
+                certfile=str(cert) if cert else None, keyfile=str(key) if key else None,
+            ).start()  # fmt: skip
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--k8s-audit-webhook {args.k8s_audit_webhook}: {exc}") from None
+        sources.append(drain)
+    return sources, webhook
 
 
 def _sinks(specs: list[str], hostname: str) -> Any:
