@@ -401,6 +401,15 @@ class Listener:
         self.sock.close()
 
 
+@pytest.fixture
+def quiet_kernel() -> Iterator[None]:
+    """Not side by side with the live agent tests (tests/runtime/live/common.kernel_exclusive)."""
+    from tests.runtime.live.common import kernel_exclusive
+
+    with kernel_exclusive():
+        yield
+
+
 def _reaches(runc: Runc, cid: str, ip: str, port: int, tries: int = 1) -> bool:
     """Whether the container gets the listener's answer; `tries` for the checks that expect it
     to, so a slow moment of the machine (other tests auditing every syscall) is not taken for
@@ -410,7 +419,7 @@ def _reaches(runc: Runc, cid: str, ip: str, port: int, tries: int = 1) -> bool:
 
 @needs_runc
 @needs_nft
-def test_quarantine_cuts_network_and_release_restores(runc: Runc, net: Net, tmp_path: Path) -> None:
+def test_quarantine_cuts_network_and_release_restores(quiet_kernel: None, runc: Runc, net: Net, tmp_path: Path) -> None:
     ns_a, host_a, _ = net.add(1)
     ns_b, host_b, _ = net.add(2)
     la, lb = Listener(host_a), Listener(host_b)

@@ -7,6 +7,7 @@ a test fails.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -25,6 +26,22 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 ROOTFS_TGZ = REPO.parent / "shared/data/alpine/minirootfs"
+
+KERNEL_LOCK = "/tmp/customhouse-live-audit.lock"
+
+
+@contextmanager
+def kernel_exclusive() -> Iterator[None]:
+    """Hold the machine-wide lock of the tests that need the kernel to themselves: the live
+    agent modules (one audit daemon per kernel) and the network-quarantine test (an agent
+    auditing every syscall next to it has made its containers' connections fail)."""
+    with open(KERNEL_LOCK, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
 
 LIVE_MARKS = [
     pytest.mark.skipif(os.geteuid() != 0, reason="live runtime tests need root"),

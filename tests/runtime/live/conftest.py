@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 
 import pytest
 
-LOCK = "/tmp/customhouse-live-audit.lock"
+from tests.runtime.live.common import kernel_exclusive
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -17,9 +16,5 @@ def one_module_at_a_time() -> Iterator[None]:
     module holds an exclusive lock from before its first fixture to after its last teardown,
     and a worker that reaches another module meanwhile waits. (`xdist_group` would say this,
     but with pytest 9 and xdist 3.8 it no longer keeps a group on one worker.)"""
-    with open(LOCK, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with kernel_exclusive():
+        yield
