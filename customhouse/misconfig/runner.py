@@ -393,19 +393,12 @@ class _TreeJob:
 
 
 def _secret_scanner(job: _TreeJob) -> Any:
-    """The process's compiled secret scanner for this job: built on first use (a tree with
-    nothing to scan never loads the rules) and then shared by every document."""
-    key = (job.cache_dir, os.environ.get("CUSTOMHOUSE_SECRETS_BACKEND", ""))
-    scanner = _SCANNERS.get(key)
-    if scanner is None:
-        from customhouse.secrets.targets import default_scanner, get_scanner
+    """The process's compiled secret scanner for this job (`secrets.targets.get_scanner` keeps
+    one per configuration); asked for once per part of the tree, at its first document, so a
+    tree with nothing to scan never loads the rules."""
+    from customhouse.secrets.targets import default_scanner, get_scanner
 
-        scanner = get_scanner(job.cache_dir) if job.cache_dir is not None else default_scanner()
-        _SCANNERS[key] = scanner
-    return scanner
-
-
-_SCANNERS: dict[tuple[Path | None, str], Any] = {}  # as secrets.targets.get_scanner keys them
+    return get_scanner(job.cache_dir) if job.cache_dir is not None else default_scanner()
 
 
 _JOB: _TreeJob | None = None
@@ -420,6 +413,7 @@ def _scan_part(job: _TreeJob, lo: int, hi: int) -> tuple[ScanResult, list[Docume
     k8s_docs: list[Document] = []
     _ran_lists: dict[tuple[str, ...], list[tuple[str, str]]] = {}
     target = str(job.root)
+    scanner = None
     docs = iter_documents(job.root, result, job.max_file_bytes, job.exclude, job.file_types, job.files[lo:hi])
     for doc in docs:
         ft = doc.file_type
@@ -433,7 +427,9 @@ def _scan_part(job: _TreeJob, lo: int, hi: int) -> tuple[ScanResult, list[Docume
         if job.secrets:
             from customhouse.secrets.targets import document_findings
 
-            result.findings.extend(document_findings(doc, target=target, scanner=_secret_scanner(job)))
+            if scanner is None:
+                scanner = _secret_scanner(job)
+            result.findings.extend(document_findings(doc, target=target, scanner=scanner))
         if job.policies is not None and job.misconfig:
             ran += [c.meta for c in job.policies.checks() if ft in c.meta.file_types and c.meta.id not in job.skip]
             result.findings.extend(job.policies.evaluate(doc, job.options, job.skip, target=target))
@@ -473,14 +469,21 @@ def _merge(parts: Iterable[tuple[ScanResult, list[Document]]]) -> tuple[ScanResu
     return out, k8s_docs
 
 
-def _prepare_fork(job: _TreeJob) -> None:
-    """Load in the parent what every worker needs (parsers, check registries), so the workers
-    inherit it instead of each importing and building it again."""
+def _types_present(job: _TreeJob) -> tuple[int, set[str]]:
+    """How many files of the tree may be scanned (by their names), and the file types they may be."""
+    candidates = 0
     present: set[str] = set()
     for _, rel in job.files:
         kind = detect_by_name(rel)
         if kind is not None:
+            candidates += 1
             present.update(_CONTENT_TYPES.get(kind, (kind,)))
+    return candidates, present
+
+
+def _prepare_fork(job: _TreeJob, present: set[str]) -> None:
+    """Load in the parent what every worker needs (parsers, check registries), so the workers
+    inherit it instead of each importing and building it again."""
     for ft in job.file_types or tuple(PARSERS):
         if ft in present:
             if ft != "dockerfile":  # see _fork_safe: each worker loads BuildKit's parser itself
@@ -513,12 +516,12 @@ def _scan_files(job: _TreeJob, jobs: int) -> tuple[ScanResult, list[Document]]:
     worker process of their own and keep the scan in one process."""
     global _JOB
     n = len(job.files)
-    candidates = sum(1 for _, rel in job.files if detect_by_name(rel) is not None)
+    candidates, present = _types_present(job)
     if jobs <= 1 or job.policies is not None or candidates < PARALLEL_MIN_FILES or not _fork_safe():
         return _scan_part(job, 0, n)
     import multiprocessing
 
-    _prepare_fork(job)
+    _prepare_fork(job, present)
     n_parts = jobs * 8  # small parts even out files of very different sizes between the workers
     bounds = [(n * i // n_parts, n * (i + 1) // n_parts) for i in range(n_parts)]
     _JOB = job
