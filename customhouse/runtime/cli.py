@@ -359,7 +359,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if responder is not None:
             try:
                 for res in responder.handle(alert, alert.event) or []:
-                    warn(f"response: {res}")
+                    if res.action != "log" or not res.ok:  # the alert itself is the log line
+                        warn(f"response: {res}")
             except Exception as exc:  # a failed response must not stop detection
                 warn(f"response to {alert.rule.name!r} failed: {exc}")
 
