@@ -112,6 +112,8 @@ def main() -> None:
     ds_bin = PEERS_BIN / "detect-secrets"
     # detect-secrets only finds files below its working directory: run it from the root.
     ds = ["sh", "-c", f'cd "{rootfs}" && exec "{ds_bin}" scan --all-files .'] if ds_bin.exists() else None
+    if args.ds_runs < 1:
+        ds = None
     outputs = {"ours": work / "ours.json", "trivy": work / "trivy.json", "ds": work / "detect-secrets.json"}
 
     run_once(ours, stdout=outputs["ours"])  # warm-up: compiles and caches the Hyperscan database once

@@ -301,15 +301,12 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from datetime import date
-
     from customhouse.cli import _severities, _warn
-    from customhouse.match.ignore import apply_ignores, load_ignore_file
+    from customhouse.match.triage import apply_ignore_rules, filter_findings, gate, ignore_rules
     from customhouse.misconfig.runner import collector_paused, scan_tree
     from customhouse.model import TargetInfo
     from customhouse.report import finding_renderer
     from customhouse.report.scan_report import ScanReport
-    from customhouse.vulnscan import DEFAULT_IGNORE_FILE, filter_findings, gate
 
     # Every usage error before any work (and before a policy worker is started).
     scanners = scanners_arg(args)
@@ -323,10 +320,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise InputError(f"{args.path}: no such file or directory")
     # The ignore file is read before the scan, so a broken one fails fast (exit 3).
-    ignore = args.ignore_file
-    if ignore is None and Path(DEFAULT_IGNORE_FILE).is_file():
-        ignore = Path(DEFAULT_IGNORE_FILE)
-    rules = load_ignore_file(ignore) if ignore is not None else []
+    rules = ignore_rules(args.ignore_file)
 
     with _policy_set(args) as policies, collector_paused():
         if policies is not None:
@@ -353,8 +347,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     if not result.scanned and not result.skipped:
         warnings.append(f"{args.path}: no files to scan found ({CONFIG_FILES})")
 
-    # As `vulnscan.triage` does for every scanner: the ignore file, then the display filters.
-    findings, expired = apply_ignores(result.findings, rules, date.today())
+    # As `match.triage.triage` does for every scanner: the ignore file, then the display filters.
+    findings, expired = apply_ignore_rules(result.findings, rules)
     warnings += expired
     findings = filter_findings(findings, severities, False, False)
     if not args.quiet:

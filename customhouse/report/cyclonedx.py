@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from customhouse.model import Inventory, Package
 from customhouse.report import sbom_common as sc
+from customhouse.report.jsonlayout import dump_json
 
 if TYPE_CHECKING:
     from customhouse.image.scan import ImageAnalysis
@@ -29,7 +30,7 @@ SCHEMA_URL = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 
 
 def render(analysis: ImageAnalysis) -> str:
-    return sc.dump_json(bom_dict(analysis.inventory))
+    return dump_json(bom_dict(analysis.inventory))
 
 
 def bom_dict(inv: Inventory) -> dict[str, Any]:
@@ -151,7 +152,7 @@ _JUSTIFICATION = {
 def render_cyclonedx(report: ScanReport) -> str:
     """The scanned inventory plus a `vulnerabilities` list: a CycloneDX VDR, with VEX
     analysis for what VEX documents or the ignore file suppressed."""
-    return sc.dump_json(bom_with_vulnerabilities(report))
+    return dump_json(bom_with_vulnerabilities(report))
 
 
 def bom_with_vulnerabilities(report: ScanReport) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from customhouse.report.findings import Finding
-from customhouse.report.sbom_common import dump_json
+from customhouse.report.jsonlayout import dump_json
 from customhouse.report.scan_report import ScanReport, summary, tool_version
 
 

@@ -28,7 +28,8 @@ from typing import Any
 from urllib.parse import quote
 
 from customhouse.report.findings import Finding, severity_rank
-from customhouse.report.sbom_common import dump_json, image_identity
+from customhouse.report.jsonlayout import dump_json
+from customhouse.report.sbom_common import image_identity
 from customhouse.report.scan_report import ScanReport, fixed_in, help_url, primary_cvss, severity_score, tool_version
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

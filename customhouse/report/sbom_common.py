@@ -12,12 +12,10 @@ ends in an SBOM pays for these imports.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from customhouse.licenses import is_spdx_id, normalize_license
 from customhouse.model import Inventory, LayerInfo, OSInfo, Package, TargetInfo
@@ -72,41 +70,6 @@ def tool_version() -> str:
     from customhouse import __version__
 
     return __version__
-
-
-# ---------------------------------------------------------------------- JSON layout
-
-
-def dump_json(doc: Any, inline_depth: int = 2) -> str:
-    """Pretty-print the top of a document and write each deeper value on one line.
-
-    `json.dumps(indent=...)` falls back to the pure-Python encoder, which costs ~40 ms on a
-    500-package SBOM; compact encoding is C and five times faster. One package per line keeps
-    the output readable and makes diffs between two SBOMs show one line per changed package.
-    """
-    out: list[str] = []
-    _dump(doc, 0, inline_depth, out)
-    out.append("\n")
-    return "".join(out)
-
-
-def _dump(value: Any, depth: int, inline_depth: int, out: list[str]) -> None:
-    if depth >= inline_depth or not isinstance(value, dict | list) or not value:
-        out.append(json.dumps(value, separators=(", ", ": ")))
-        return
-    pad = "\n" + "  " * (depth + 1)
-    if isinstance(value, dict):
-        out.append("{")
-        for i, (k, v) in enumerate(value.items()):
-            out.append(("," if i else "") + pad + json.dumps(k) + ": ")
-            _dump(v, depth + 1, inline_depth, out)
-        out.append("\n" + "  " * depth + "}")
-    else:
-        out.append("[")
-        for i, v in enumerate(value):
-            out.append(("," if i else "") + pad)
-            _dump(v, depth + 1, inline_depth, out)
-        out.append("\n" + "  " * depth + "]")
 
 
 def short_hash(*parts: str, n: int = 16) -> str:

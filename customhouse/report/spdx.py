@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from customhouse.model import Inventory, Package
 from customhouse.report import sbom_common as sc
+from customhouse.report.jsonlayout import dump_json
 
 if TYPE_CHECKING:
     from customhouse.image.scan import ImageAnalysis
@@ -37,7 +38,7 @@ OS_ID = "SPDXRef-OperatingSystem"
 
 
 def render(analysis: ImageAnalysis) -> str:
-    return sc.dump_json(document_dict(analysis.inventory))
+    return dump_json(document_dict(analysis.inventory))
 
 
 def document_dict(inv: Inventory) -> dict[str, Any]:

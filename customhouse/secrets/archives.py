@@ -18,11 +18,13 @@ and other members with a binary suffix are never inflated; the rest are sniffed 
 from __future__ import annotations
 
 import io
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from customhouse.secrets.engine import SNIFF_BYTES, is_binary
+
+if TYPE_CHECKING:
+    import zipfile
 
 #: The Java cataloger's archive suffixes (customhouse.analyzers.java.ARCHIVE_SUFFIXES).
 ARCHIVE_SUFFIXES = (".jar", ".war", ".ear", ".jpi", ".hpi", ".par", ".sar", ".kar")
@@ -59,9 +61,13 @@ def is_archive(path: str, head: bytes) -> bool:
     return path.lower().endswith(ARCHIVE_SUFFIXES) and head.startswith(ZIP_MAGIC)
 
 
-@dataclass
 class _Budget:
-    left: int = MAX_TOTAL_BYTES
+    """Inflated bytes one top-level archive may still read (shared by its nested archives)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_TOTAL_BYTES
 
 
 def archive_members(data: bytes, name: str, max_member: int) -> Iterator[tuple[str, bytes]]:
@@ -78,6 +84,8 @@ def _entry_count(data: bytes) -> int:
 
 
 def _members(data: bytes, name: str, max_member: int, depth: int, budget: _Budget) -> Iterator[tuple[str, bytes]]:
+    import zipfile  # here: a tree without archives does not pay for zipfile and its imports
+
     try:
         if _entry_count(data) > MAX_ENTRIES:
             return

@@ -10,21 +10,17 @@ Exit codes as every command (CONVENTIONS.md): 0 clean, 1 an unsuppressed finding
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from customhouse.errors import EXIT_FINDINGS, EXIT_OK, InputError, UsageError
 
 
 def cmd_fs(args: argparse.Namespace) -> int:
-    from datetime import date
-
     from customhouse.cli import _emit, _severities, _warn
-    from customhouse.match.ignore import apply_ignores, load_ignore_file
+    from customhouse.match.triage import apply_ignore_rules, filter_findings, gate, ignore_rules
     from customhouse.model import TargetInfo
     from customhouse.report import finding_renderer
     from customhouse.report.scan_report import ScanReport
     from customhouse.secrets.targets import get_scanner, scan_directory
-    from customhouse.vulnscan import DEFAULT_IGNORE_FILE, filter_findings, gate
 
     scanners = tuple(s.strip() for s in args.scanners.split(",") if s.strip())
     bad = [s for s in scanners if s != "secret"]
@@ -39,10 +35,7 @@ def cmd_fs(args: argparse.Namespace) -> int:
         fail_on = names[0]
     if not args.path.exists() and not args.path.is_symlink():
         raise InputError(f"{args.path}: no such file or directory")
-    ignore = args.ignore_file
-    if ignore is None and Path(DEFAULT_IGNORE_FILE).is_file():
-        ignore = Path(DEFAULT_IGNORE_FILE)
-    rules = load_ignore_file(ignore) if ignore is not None else []
+    rules = ignore_rules(args.ignore_file)
 
     cache_dir = args.cache_dir
     if cache_dir is None:
@@ -51,7 +44,7 @@ def cmd_fs(args: argparse.Namespace) -> int:
         cache_dir = default_cache_dir()
     scanner = get_scanner(cache_dir)
     result = scan_directory(args.path, scanner, args.respect_gitignore, tuple(args.exclude), jobs=args.jobs)
-    findings, expired = apply_ignores(result.findings, rules, date.today())
+    findings, expired = apply_ignore_rules(result.findings, rules)
     warnings = list(result.warnings) + list(expired)
     findings = filter_findings(findings, severities, False, False)
     if not args.quiet:

@@ -97,6 +97,13 @@ DEFAULT_ALLOW_PATHS: tuple[str, ...] = (
     "usr/share/man/**",
     "usr/share/info/**",
     "usr/share/locale/**",
+    # Compiled system data in its own binary formats (terminal descriptions, time zones): no
+    # secret is ever there, and a Debian root has ~900 terminfo files to open and sniff.
+    "usr/share/terminfo/**",
+    "usr/lib/terminfo/**",
+    "lib/terminfo/**",
+    "etc/terminfo/**",
+    "usr/share/zoneinfo/**",
 )
 # A secret containing one of these (case-insensitive) is documentation, not a credential.
 DEFAULT_STOPWORDS: tuple[str, ...] = (

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from customhouse.errors import InputError
 from customhouse.secrets.validators import VALIDATORS
@@ -245,6 +245,7 @@ def load_rules(
 #: Bump when the cached record of a rule changes shape or meaning.
 RULES_CACHE_REVISION = 1
 RULES_CACHE_KEEP = 4  # cached rule files kept in cache_dir/secrets/ (other versions, checkouts)
+_T = TypeVar("_T")
 _TUPLE_FIELDS = ("keywords", "paths", "allowlist_regexes", "allow_stopwords", "supersedes", "references")
 _STR_FIELDS = ("id", "title", "provider", "category", "severity", "regex", "description")
 
@@ -278,18 +279,20 @@ def _from_record(d: dict[str, Any], source: str) -> Rule:
         raise TypeError("entropy or validator")
     if not isinstance(width, int) or not 0 < width <= MAX_RULE_WIDTH:
         raise TypeError("width")
-    pos, neg = (
-        tuple(RuleTest(str(t), str(p), v if isinstance(v, bool) else None) for t, p, v in ts) for ts in d["tests"]
-    )
-    return Rule(
-        **fields,
-        entropy=entropy,
-        validator=validator,
-        known_width=width,
-        positives=pos,
-        negatives=neg,
-        source=source,
-    )
+    pos, neg = (tuple(_built(RuleTest, text=str(t), path=str(p), validated=v if isinstance(v, bool) else None)
+                      for t, p, v in ts) for ts in d["tests"])  # fmt: skip
+    fields.update(entropy=entropy, validator=validator, known_width=width, positives=pos, negatives=neg, source=source)
+    return _built(Rule, **fields)
+
+
+def _built(cls: type[_T], **values: Any) -> _T:
+    """An instance of frozen dataclass `cls` with every field given, as `copy` and `pickle`
+    restore one: its `__dict__` set at once. The generated `__init__` goes through
+    `object.__setattr__` once per field, and ~300 rules with ~1,000 test strings made that
+    most of reading the rules cache, which every scanning command does on start."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
 
 
 def _read_rules_cache(path: Path) -> tuple[Rule, ...] | None:

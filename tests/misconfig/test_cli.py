@@ -722,3 +722,32 @@ def test_config_help_documents_exit_codes() -> None:
     for flag in ("--skip-check", "--fail-on", "--severity", "--exclude", "--ignore-file", "--enable-check", "--policy"):
         assert flag in text
     assert "0 clean" in text and "1 an unsuppressed finding at or above --fail-on" in text and "2 usage" in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fs", "--help"],
+        ["config", "--help"],
+        ["checks", "show", "--help"],
+        ["k8s", "--help"],
+        ["rbac", "who-can", "--help"],
+        ["netpol", "--help"],
+        ["config", "--no-such-option"],
+        ["k8s", "-f", "yaml"],
+    ],
+)
+def test_standalone_parser_is_the_full_one(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`fs`, `config` and `k8s` build only their own parser: what it accepts, prints and rejects
+    must be what the whole command line does."""
+    from customhouse.cli import STANDALONE, build_parser
+
+    assert argv[0] in STANDALONE
+    seen = []
+    for only in (argv[0], None):
+        with pytest.raises(SystemExit) as exc:
+            build_parser(only).parse_args(argv)
+        out, err = capsys.readouterr()
+        seen.append((exc.value.code, out, err))
+    assert seen[0] == seen[1]
+    assert seen[0][0] in (0, 2) and "usage: customhouse " + argv[0] in seen[0][1] + seen[0][2]

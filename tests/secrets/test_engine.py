@@ -185,6 +185,9 @@ def test_scan_file_checks_size_before_reading(tmp_path: Path) -> None:
         "./usr/share/doc/openssl/README",
         "app/vendor/github.com/acme/lib/token.go",
         "src/__tests__/auth.spec.ts",
+        "usr/share/terminfo/x/xterm-256color",
+        "lib/terminfo/v/vt100",
+        "usr/share/zoneinfo/Europe/Berlin",
     ],
 )
 def test_default_path_allowlist(path: str) -> None:

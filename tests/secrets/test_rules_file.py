@@ -3,6 +3,7 @@ extra rule files add rules that both backends run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import pytest
 from customhouse.errors import EXIT_INPUT, InputError
 from customhouse.secrets import Scanner, SecretRulesError
 from customhouse.secrets.rules import (
+    Rule,
+    RuleTest,
     _read_rules_cache,
     builtin_rules_bytes,
     load_builtin_rules,
@@ -179,6 +182,12 @@ def test_builtin_rules_cache_is_used_and_a_damaged_entry_rebuilt(tmp_path: Path)
     assert [r.known_width for r in cached] == [r.max_width for r in strict]
     assert [(r.positives, r.negatives) for r in cached] == [(r.positives, r.negatives) for r in first]
     assert not any("pattern" in r.__dict__ for r in cached)
+    # Built without the generated __init__: every field is there, equal to the parsed rule's.
+    names = [f.name for f in dataclasses.fields(Rule) if f.name != "known_width"]
+    assert [[getattr(r, n) for n in names] for r in cached] == [[getattr(r, n) for n in names] for r in strict]
+    assert all(
+        isinstance(t, RuleTest) and t == RuleTest(t.text, t.path, t.validated) for r in cached for t in r.positives
+    )
 
     good = entry.read_bytes()
     damaged = [

@@ -82,16 +82,15 @@ def netpol_findings(tree: Document, target: str = "") -> list[Finding]:
 
 
 def cmd_netpol(args: argparse.Namespace) -> int:
-    from datetime import date
 
     from customhouse.cli import _emit, _severities, _warn
+    from customhouse.match.triage import gate, triage
     from customhouse.misconfig.checks.k8s_netpol import analysis
     from customhouse.misconfig.k8s.netpol import matrix_dict, to_dot
     from customhouse.misconfig.k8s.objects import tree_document
     from customhouse.report.findings_json import finding_dict
-    from customhouse.report.sbom_common import dump_json
+    from customhouse.report.jsonlayout import dump_json
     from customhouse.report.scan_report import ordered, summary
-    from customhouse.vulnscan import DEFAULT_IGNORE_FILE, filter_findings, gate
 
     severities = _severities(args.severity) if args.severity else ()
     if args.fail_on:
@@ -101,13 +100,9 @@ def cmd_netpol(args: argparse.Namespace) -> int:
     tree = tree_document(root, docs)
     a = analysis(tree)
     findings = netpol_findings(tree, root)
-    ignore = args.ignore_file or (Path(DEFAULT_IGNORE_FILE) if Path(DEFAULT_IGNORE_FILE).is_file() else None)
-    if ignore is not None:
-        from customhouse.match.ignore import apply_ignores, load_ignore_file
-
-        findings, expired = apply_ignores(findings, load_ignore_file(ignore), date.today())
-        warnings.extend(expired)
-    findings = ordered(filter_findings(findings, severities, False, False))
+    findings, expired = triage(findings, args.ignore_file, severities)
+    warnings.extend(expired)
+    findings = ordered(findings)
     warnings.extend(a.warnings)
     if not docs:
         warnings.append(f"{root}: no Kubernetes manifests found")

@@ -325,6 +325,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
 
     from customhouse.cli import _emit, _severities, _warn
     from customhouse.errors import InputError
+    from customhouse.match.triage import gate, triage
     from customhouse.misconfig.cli import (
         _fail_on,
         _policy_set,
@@ -337,7 +338,6 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     from customhouse.model import TargetInfo
     from customhouse.report import finding_renderer
     from customhouse.report.scan_report import ScanReport
-    from customhouse.vulnscan import gate, triage
 
     # Every usage error before any work, as `config` does.
     scanners = scanners_arg(args)

@@ -160,3 +160,34 @@ def test_allowlisted_directories_are_not_entered(scanner: Scanner) -> None:
     for d in ("usr/share/doc", "a/node_modules", "x/site-packages/y/tests"):
         for below in ("f", "deep/er/f.txt", "g_test.go"):
             assert scanner.path_allowed(f"{d}/{below}")
+
+
+def test_fs_loads_only_what_a_plain_tree_needs(tmp_path: Path, cli_cache: Path) -> None:
+    """`customhouse fs` is timed against trivy on a root filesystem (bench/secrets.py), where
+    imports were half the run: without an ignore file, archives or manifests in the tree, the
+    scan does not import the ignore file's reader, the vulnerability stage, the SBOM tables,
+    the misconfiguration runner, PyYAML or zipfile."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "tree"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "app.env").write_text(f"TOKEN={A}\n")
+    # A warm cache, as in the benchmark: the first run parses the rules file (with PyYAML).
+    assert cli("fs", str(root), "-f", "json", cache=cli_cache).code == 0
+    code = (
+        "import sys\n"
+        "from customhouse.cli import run\n"
+        f"rc = run(['fs', {str(root)!r}, '-f', 'json', '--cache-dir', {str(cli_cache)!r}, '-o', '/dev/null'])\n"
+        "heavy = ('customhouse.match.ignore', 'customhouse.vulnscan', 'customhouse.report.sbom_common',\n"
+        "         'customhouse.misconfig.runner', 'customhouse.misconfig.engine', 'yaml', 'zipfile')\n"
+        "print(rc, sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert out.stdout.split() == ["0", "[]"], out.stdout + out.stderr
+    # The same tree with an ignore file does load its reader (and applies it).
+    (tmp_path / ".customhouseignore.yaml").write_text("- id: github-pat\n  reason: test token\n")
+    run = cli("fs", str(root), "-f", "json", "--fail-on", "low", cache=cli_cache, cwd=tmp_path)
+    assert run.code == 0, run.err
+    (f,) = json.loads(run.out)["findings"]
+    assert f["suppressed"]["reason"] == "test token"
