@@ -462,4 +462,18 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(run(argv))
+    """The program's entry point. A scanning command run as the program (`argv` not given) ends
+    with `os._exit` once its output is flushed: the interpreter's teardown frees every module
+    and object one by one, 13-25 ms that `fs`, `config` and `k8s` would spend after their work
+    is done (about a tenth of an `fs` run on a root filesystem). Those commands leave nothing
+    for exit handlers: files are closed, worker pools joined and no thread runs by then. Other
+    commands, and callers passing `argv`, exit normally."""
+    code = run(argv)
+    if argv is None and sys.argv[1:2] and sys.argv[1] in STANDALONE:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe: what was written is all the reader wanted
+            pass
+        os._exit(code)
+    sys.exit(code)

@@ -53,6 +53,7 @@ class LocatedDoc:
         return pos[1] if pos else 0
 
 
+
 def json_path(path: Path_) -> str:
     out = "$"
     for p in path:
@@ -65,6 +66,7 @@ def json_path(path: Path_) -> str:
 
 
 _STR = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
 _BASE: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -79,13 +81,19 @@ class _Loader(_BASE):  # type: ignore[valid-type,misc]
     _plain: ClassVar[dict[str, str]] = {}
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is yaml.ScalarNode and implicit[0]:
+        # The C composer asks once per node. Without path resolvers (this class has none) a
+        # quoted scalar is a str and a collection gets its default tag, whatever the text.
+        if kind is _SCALAR:
+            if not implicit[0]:
+                return _STR
             tag = self._plain.get(value)
             if tag is None:
                 tag = super().resolve(kind, value, implicit)
                 if len(self._plain) < 100_000:
                     self._plain[value] = tag
             return tag
+        if kind is _MAPPING:
+            return _MAP_TAG
         return super().resolve(kind, value, implicit)
 
 

@@ -64,6 +64,13 @@ def test_scalar_types_match_pyyaml_on_every_load() -> None:
     expected = yaml.safe_load(text)
     for _ in range(2):
         assert load_yaml_documents(text, "t.yaml")[0].data == expected
+    # Tags decided without the resolver chain: quoted scalars, block and flow collections,
+    # explicit tags, keys of every kind, empty values.
+    text = (
+        "'q': \"1\"\n\"k\": {a: [1, '2', {b: null}], c: !!str 3, d: !!int '4', e: !!float 5}\n"
+        "l:\n  - - x\n    - 'y'\n  - ? 'k'\n    : v\n  -\n  - {}\n  - []\n? 7\n: !!binary aGk=\n"
+    )
+    assert load_yaml_documents(text, "t.yaml")[0].data == yaml.safe_load(text)
 
 
 def test_anchorless_document_over_the_node_limit_is_still_refused() -> None:
