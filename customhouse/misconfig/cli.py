@@ -300,6 +300,16 @@ def _emit(text: str, output: Path | None) -> None:
 # ------------------------------------------------------------------ config
 
 
+def worker_finish(fmt: str) -> Any:
+    """What scan workers do with their findings for this report format (`scan_tree`): the
+    JSON report's lines are encoded where the findings are made, on every CPU."""
+    if fmt != "json":
+        return None
+    from customhouse.report.findings_json import encode_in_workers
+
+    return encode_in_workers
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from customhouse.cli import _severities, _warn
     from customhouse.match.triage import apply_ignore_rules, filter_findings, gate, ignore_rules
@@ -336,6 +346,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             misconfig="misconfig" in scanners,
             jobs=args.jobs,
             cache_dir=args.cache_dir,
+            worker_finish=worker_finish(args.format),
         )
 
     warnings = list(result.warnings)

@@ -311,29 +311,62 @@ def iter_documents(
         yield doc
 
 
+#: Tree-level check modules run in a forked child beside the others when the tree is big (see
+#: `run_tree_checks`): the RBAC escalation graph is about half of the tree-level work and
+#: shares nothing with the NetworkPolicy and workload analyses.
+TREE_CHECKS_ASIDE = ("customhouse.misconfig.checks.k8s_rbac",)
+
+
 def run_tree_checks(
     docs: list[Document],
     root: str,
     options: Options,
     skip: Iterable[str] = (),
     enable: Iterable[str] = (),
+    jobs: int = 1,
+    worker_finish: Callable[[list[Finding]], None] | None = None,
 ) -> tuple[list[Finding], list[tuple[str, str, str]]]:
     """The checks that need every Kubernetes manifest at once (RBAC, NetworkPolicy, coverage).
 
     They see one `kubernetes-tree` document; each finding is attributed to the manifest its
     Violation names, so inline `customhouse:ignore` comments in that file apply to it.
-    Returns the findings and (id, title, severity) of every check that ran."""
+    Returns the findings, in check order, and (id, title, severity) of every check that ran.
+
+    With `jobs` > 1 and a big tree, the checks of TREE_CHECKS_ASIDE run in a forked child
+    (it inherits the tree already built) while this process runs the others: this part of a
+    scan comes after the per-file work, when the other CPUs would idle. `worker_finish` is
+    then called on the child's findings there, as `scan_tree` does in its workers."""
     from customhouse.misconfig.k8s.objects import tree_document
 
     tree = tree_document(root, docs)
     by_path = {d.path: d for d in docs}
-    findings: list[Finding] = []
-    ran: list[tuple[str, str, str]] = []
-    for c in checks_for("kubernetes-tree", skip, enable):
-        ran.append((c.meta.id, c.meta.title, c.meta.severity))
-        for v in c.run(tree, options):
-            findings.append(to_finding(by_path.get(v.path, tree), c, v, root))
-    return findings, ran
+    checks = list(checks_for("kubernetes-tree", skip, enable))
+
+    def run(selected: list[Check]) -> dict[str, list[Finding]]:
+        out: dict[str, list[Finding]] = {}
+        for c in selected:
+            out[c.meta.id] = [to_finding(by_path.get(v.path, tree), c, v, root) for v in c.run(tree, options)]
+        return out
+
+    aside = [c for c in checks if c.run.__module__ in TREE_CHECKS_ASIDE]
+    found: dict[str, list[Finding]] = {}
+    if jobs > 1 and aside and len(aside) < len(checks) and len(docs) >= PARALLEL_MIN_FILES and _fork_safe():
+        from customhouse.forking import Forked
+
+        def run_aside() -> dict[str, list[Finding]]:
+            out = run(aside)
+            if worker_finish is not None:
+                worker_finish([f for fs in out.values() for f in fs])
+            return out
+
+        child = Forked(run_aside)
+        found = run([c for c in checks if c not in aside])
+        got = child.result()
+        found.update(run(aside) if got is None else got)
+    else:
+        found = run(checks)
+    findings = [f for c in checks for f in found[c.meta.id]]
+    return findings, [(c.meta.id, c.meta.title, c.meta.severity) for c in checks]
 
 
 @contextmanager
@@ -390,6 +423,7 @@ class _TreeJob:
     misconfig: bool
     secrets: bool
     cache_dir: Path | None  # of the compiled secret rules
+    worker_finish: Callable[[list[Finding]], None] | None = None
 
 
 def _secret_scanner(job: _TreeJob) -> Any:
@@ -450,7 +484,10 @@ def _forked_part(bounds: tuple[int, int]) -> tuple[ScanResult, list[Document]]:
 
     gc.disable()  # a short-lived worker whose allocations all survive until they are sent back
     assert _JOB is not None
-    return _scan_part(_JOB, *bounds)
+    result, docs = _scan_part(_JOB, *bounds)
+    if _JOB.worker_finish is not None:
+        _JOB.worker_finish(result.findings)
+    return result, docs
 
 
 def _merge(parts: Iterable[tuple[ScanResult, list[Document]]]) -> tuple[ScanResult, list[Document]]:
@@ -502,9 +539,10 @@ def _fork_safe() -> bool:
     parser; the command line scans from exactly such a process (workers load the parser
     themselves), and a library caller that is not one scans in its own process."""
     import sys
-    import threading
 
-    return hasattr(os, "fork") and threading.active_count() == 1 and "dockerfile" not in sys.modules
+    from customhouse import forking
+
+    return forking.safe() and "dockerfile" not in sys.modules
 
 
 def _scan_files(job: _TreeJob, jobs: int) -> tuple[ScanResult, list[Document]]:
@@ -546,6 +584,7 @@ def scan_tree(
     misconfig: bool = True,
     jobs: int = 0,
     cache_dir: Path | None = None,
+    worker_finish: Callable[[list[Finding]], None] | None = None,
 ) -> ScanResult:
     """Scan every file under `root` whose type is recognised (docs/checks.md lists the types).
 
@@ -556,7 +595,10 @@ def scan_tree(
     every parsed document is also scanned for secrets (`customhouse.secrets.targets`), with the
     compiled rules cached under `cache_dir` (default: the user's cache directory); without
     `misconfig` no check runs (a secrets-only scan). `jobs` is
-    the number of processes for the per-file work (0: every usable CPU).
+    the number of processes for the per-file work (0: every usable CPU). `worker_finish`, when
+    the work is split over processes, is called in each worker on the findings of its part
+    before they are sent back: per-finding work the caller would otherwise do alone afterwards
+    (encoding the report, `findings_json.encode_in_workers`) runs on every CPU instead.
     """
     if not root.exists():
         raise InputError(f"{root}: no such file or directory")
@@ -582,10 +624,13 @@ def scan_tree(
         misconfig=misconfig,
         secrets=secrets,
         cache_dir=cache_dir,
+        worker_finish=worker_finish,
     )
     result, k8s_docs = _scan_files(job, jobs if jobs > 0 else usable_cpus())
     if k8s_docs and misconfig:
-        found, tree_ran = run_tree_checks(k8s_docs, str(root), opts, skip, enable)
+        found, tree_ran = run_tree_checks(
+            k8s_docs, str(root), opts, skip, enable, jobs if jobs > 0 else usable_cpus(), worker_finish
+        )
         result.findings.extend(found)
         more = [(i, t) for i, t, _ in tree_ran]
         # id of a shared per-file list -> (it, it + more); the list is kept so its id stays its own

@@ -53,7 +53,6 @@ class LocatedDoc:
         return pos[1] if pos else 0
 
 
-
 def json_path(path: Path_) -> str:
     out = "$"
     for p in path:

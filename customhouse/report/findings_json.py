@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from customhouse.report.findings import Finding
-from customhouse.report.jsonlayout import dump_json
+from customhouse.report.jsonlayout import Encoded, dump_json, encode
 from customhouse.report.scan_report import ScanReport, summary, tool_version
 
 
@@ -25,7 +25,31 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     return d
 
 
-def report_dict(report: ScanReport) -> dict[str, Any]:
+_LINE = "_json_line"
+
+
+def finding_line(f: Finding) -> str:
+    """The finding as its line of the JSON report, remembered on the finding.
+
+    Findings are immutable (a suppression or any other change makes a new one, without the
+    line), so the line stays right for as long as the object lives. It is pickled with the
+    finding: the worker processes of a tree scan encode their own findings before sending them
+    back (`encode_in_workers`), and the parent, which writes the report alone while the other
+    CPUs idle, only joins lines: a sixth of a `k8s` run on 2,000 manifests was this encoding."""
+    line = f.__dict__.get(_LINE)
+    if line is None:
+        line = f.__dict__[_LINE] = encode(finding_dict(f))
+    return line
+
+
+def encode_in_workers(findings: list[Finding]) -> None:
+    """For `runner.scan_tree(worker_finish=...)`: encode each finding where it was found."""
+    for f in findings:
+        finding_line(f)
+
+
+def report_dict(report: ScanReport, encoded: bool = False) -> dict[str, Any]:
+    """The report as a document; with `encoded`, each finding is its `finding_line` already."""
     findings = report.ordered()
     doc: dict[str, Any] = {
         "schema_version": report.schema_version,
@@ -45,7 +69,7 @@ def report_dict(report: ScanReport) -> dict[str, Any]:
                 else None
             ),
             "summary": summary(findings),
-            "findings": [finding_dict(f) for f in findings],
+            "findings": [Encoded(finding_line(f)) if encoded else finding_dict(f) for f in findings],
             "warnings": sorted(set(report.warnings)),
         }
     )
@@ -55,4 +79,4 @@ def report_dict(report: ScanReport) -> dict[str, Any]:
 def render_json(report: ScanReport) -> str:
     """Top-level keys pretty-printed, one finding per line: readable, diffable, and written by
     the C encoder (the indenting encoder is pure Python and several times slower)."""
-    return dump_json(report_dict(report), inline_depth=2)
+    return dump_json(report_dict(report, encoded=True), inline_depth=2)

@@ -10,6 +10,17 @@ import json
 from typing import Any
 
 
+class Encoded(str):
+    """A value already encoded as JSON text (by `encode`), written as it is where it appears."""
+
+    __slots__ = ()
+
+
+def encode(value: Any) -> str:
+    """A value as `dump_json` writes it at or below `inline_depth`: one line."""
+    return json.dumps(value, separators=(", ", ": "))
+
+
 def dump_json(doc: Any, inline_depth: int = 2) -> str:
     """Pretty-print the top of a document and write each deeper value on one line.
 
@@ -25,7 +36,7 @@ def dump_json(doc: Any, inline_depth: int = 2) -> str:
 
 def _dump(value: Any, depth: int, inline_depth: int, out: list[str]) -> None:
     if depth >= inline_depth or not isinstance(value, dict | list) or not value:
-        out.append(json.dumps(value, separators=(", ", ": ")))
+        out.append(value if value.__class__ is Encoded else encode(value))
         return
     pad = "\n" + "  " * (depth + 1)
     if isinstance(value, dict):

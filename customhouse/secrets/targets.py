@@ -778,56 +778,34 @@ def _manifest(data: bytes, rel: str) -> Document | None:
 
 
 def _fork_safe() -> bool:
-    """Fork only from a single-threaded process: a child of a threaded one can inherit a lock
-    another thread held (in the allocator, in logging) and hang. `customhouse fs` has no
-    other thread; a library caller that has some gets the one-process scan."""
-    import threading
+    from customhouse import forking  # here: most trees are scanned in one process, without pickle
 
-    return hasattr(os, "fork") and threading.active_count() == 1
+    return forking.safe()
 
 
 def _scan_parallel(sc: Scanner, files: Sequence[tuple[str, str]], target: str, res: TreeResult, jobs: int) -> None:
     """`files` split into `jobs` contiguous parts: forked children scan all but the first (they
-    inherit the loaded rules and the Hyperscan database) and send their results back pickled
-    through a pipe; the parts are merged in order, so the result is `_scan_files`' over the
-    whole list. A bare fork and a pipe, not a multiprocessing pool: the pool's start-up cost
-    more than a second core saves on a tree of a few thousand files. A child that fails
+    inherit the loaded rules and the Hyperscan database, `customhouse.forking`); the parts are
+    merged in order, so the result is `_scan_files`' over the whole list. A child that fails
     leaves its part to this process."""
-    import pickle
+    from functools import partial
+
+    from customhouse.forking import Forked
 
     n = len(files)
     bounds = [(n * i // jobs, n * (i + 1) // jobs) for i in range(jobs)]
-    children: list[tuple[int, int, tuple[int, int]]] = []  # pid, read end, part
-    for part in bounds[1:]:
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child: scan the part, write the pickled result, exit without cleanup
-            code = 1
-            try:
-                os.close(r)
-                out = TreeResult()
-                _scan_files(sc, files[part[0] : part[1]], target, out)
-                with os.fdopen(w, "wb") as fh:
-                    fh.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(w)
-        children.append((pid, r, part))
+
+    def part_of(lo: int, hi: int) -> TreeResult:
+        out = TreeResult()
+        _scan_files(sc, files[lo:hi], target, out)
+        return out
+
+    children = [(Forked(partial(part_of, lo, hi)), (lo, hi)) for lo, hi in bounds[1:]]
     _scan_files(sc, files[bounds[0][0] : bounds[0][1]], target, res)
-    for pid, r, part in children:
-        with os.fdopen(r, "rb") as fh:
-            data = fh.read()
-        _, status = os.waitpid(pid, 0)
-        got: TreeResult | None = None
-        if status == 0 and data:
-            try:
-                got = pickle.loads(data)
-            except Exception:  # a truncated result: scan the part here instead
-                got = None
+    for child, part in children:
+        got = child.result()
         if got is None:
-            got = TreeResult()
-            _scan_files(sc, files[part[0] : part[1]], target, got)
+            got = part_of(*part)
         res.findings += got.findings
         res.warnings += got.warnings
         res.scanned += got.scanned

@@ -101,3 +101,27 @@ def test_one_finding_per_line() -> None:
     lines = [ln for ln in text.splitlines() if ln.lstrip().startswith('{"id": ')]
     assert len(lines) == len(samples.ALL)
     assert text.endswith("}\n")
+
+
+def test_encoded_line_follows_the_finding() -> None:
+    """The JSON line is remembered on the (immutable) finding and travels with it from scan
+    workers; a changed finding (here suppressed, as the ignore file does) is a new object whose
+    line is encoded again, and the report is the one written from plain dicts."""
+    import pickle
+    from dataclasses import replace
+
+    from customhouse.report.findings import Suppression
+    from customhouse.report.findings_json import finding_dict, finding_line, report_dict
+    from customhouse.report.jsonlayout import dump_json
+
+    f = replace(samples.AWS_KEY)
+    line = finding_line(f)
+    assert json.loads(line) == finding_dict(f)
+    assert pickle.loads(pickle.dumps(f)).__dict__["_json_line"] == line  # sent back with it
+    assert f == samples.AWS_KEY and repr(f) == repr(samples.AWS_KEY)  # not a field
+    why = Suppression(source="ignore-file:.customhouseignore.yaml", reason="rotated", status="ignored")
+    g = replace(f, suppressed=why)
+    assert "_json_line" not in g.__dict__
+    assert json.loads(finding_line(g))["suppressed"]["reason"] == "rotated"
+    report = samples.report((*samples.ALL, f, g))
+    assert render_json(report) == dump_json(report_dict(report), inline_depth=2)

@@ -279,6 +279,7 @@ def scan_k8s(
     jobs: int = 0,
     cache_dir: Path | None = None,
     scanners: Iterable[str] = ("misconfig", "secret"),
+    worker_finish: Any = None,
 ) -> K8sScan:
     """Every Kubernetes manifest under `root` through the per-file and the tree-level checks.
 
@@ -301,6 +302,7 @@ def scan_k8s(
         secrets="secret" in scanners,
         jobs=jobs,
         cache_dir=cache_dir,
+        worker_finish=worker_finish,
     )
     out = K8sScan(
         findings=res.findings,
@@ -334,6 +336,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         resolve_check_ids,
         scanners_arg,
         shown_checks,
+        worker_finish,
     )
     from customhouse.model import TargetInfo
     from customhouse.report import finding_renderer
@@ -369,6 +372,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             cache_dir=args.cache_dir,
             scanners=scanners,
+            worker_finish=worker_finish(args.format),
         )
 
     warnings = list(result.warnings)
