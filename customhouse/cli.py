@@ -407,7 +407,7 @@ def _add_fs_command(command: Callable[..., _Parser]) -> None:
     from customhouse.misconfig.cli import add_jobs_option
 
     add_jobs_option(
-        p, "processes reading and scanning files (default 0: every usable CPU; trees under 10,000 files use one)"
+        p, "processes reading and scanning files (default 0: every usable CPU; trees under 1,000 files use one)"
     )
     _common(p)
 

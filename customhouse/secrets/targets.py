@@ -560,10 +560,11 @@ class GitIgnore:
 
 
 #: Below this many files (after the allowlist) a tree is scanned in one process. Scanning a file
-#: costs tens of microseconds, so starting a pool and sending results back only pays on big
-#: trees: on 2 cores, 3,200 files (a Debian root filesystem) scan faster in one process,
-#: 46,000 (a Python installation with site-packages) about 25% faster in two.
-PARALLEL_MIN_FILES = 10_000
+#: costs tens of microseconds and a bare fork about a millisecond (`customhouse.forking`; the
+#: child exits without teardown): on 2 cores a Debian root filesystem's 2,262 files scan 8-13 %
+#: faster end to end in two processes (paired runs of `fs`, 25 rounds twice), 46,000 files (a
+#: Python installation with site-packages) about 25 % faster.
+PARALLEL_MIN_FILES = 1_000
 #: Files larger than this have their first SNIFF_BYTES read (and sniffed) before the rest.
 READ_WHOLE_BELOW = 64 << 10
 
