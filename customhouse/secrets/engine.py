@@ -105,6 +105,14 @@ DEFAULT_ALLOW_PATHS: tuple[str, ...] = (
     "etc/terminfo/**",
     "usr/share/zoneinfo/**",
 )
+# Names of compiled, compressed and media formats: a file so named is skipped as binary without
+# being opened (its content would fail the binary sniff anyway, and a Debian root filesystem has
+# ~400 shared objects). Java archives are not here: their text members are scanned.
+BINARY_NAME = re.compile(
+    r"\.(?:so(?:\.\d+)*|o|a|pyc|pyo|class|mo|png|jpe?g|gif|ico|webp|ttf|otf|woff2?|gz|xz|bz2|zst|lz4)$",
+    re.IGNORECASE,
+)
+
 # A secret containing one of these (case-insensitive) is documentation, not a credential.
 DEFAULT_STOPWORDS: tuple[str, ...] = (
     "example",
@@ -605,6 +613,8 @@ class Scanner:
         """
         if self.path_allowed(path):
             return "allowlisted-path"
+        if BINARY_NAME.search(path):
+            return "binary"
         if size > self.config.max_file_bytes:
             return "too-large"
         if head is not None and is_binary(head):

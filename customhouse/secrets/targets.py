@@ -33,7 +33,7 @@ from customhouse.errors import InputError
 from customhouse.model import Inventory, LayerInfo
 from customhouse.report.findings import Finding, Location, SecretDetail, Severity
 from customhouse.secrets.archives import archive_members, is_archive
-from customhouse.secrets.engine import SNIFF_BYTES, Scanner, SecretConfig, SecretMatch, is_binary, redact
+from customhouse.secrets.engine import BINARY_NAME, SNIFF_BYTES, Scanner, SecretConfig, SecretMatch, is_binary, redact
 
 if TYPE_CHECKING:
     from customhouse.image.fs import Removal
@@ -628,7 +628,7 @@ def _walk(
     if exclude:
         from customhouse.misconfig.runner import excluded
     gi = GitIgnore() if respect_gitignore else None
-    allowed, dir_allowed = sc.path_allowed, sc.dir_allowed
+    allowed, dir_allowed, binary_name = sc.path_allowed, sc.dir_allowed, BINARY_NAME.search
     skipped = res.skipped
     files: list[tuple[str, str]] = []
     stack = [""]
@@ -670,6 +670,8 @@ def _walk(
                     subdirs.append(rel)
             elif allowed(rel):
                 skipped["allowlisted-path"] = skipped.get("allowlisted-path", 0) + 1
+            elif binary_name(e.name):
+                skipped["binary"] = skipped.get("binary", 0) + 1
             else:
                 files.append((e.path, rel))
         stack.extend(reversed(subdirs))

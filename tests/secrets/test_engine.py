@@ -380,3 +380,14 @@ def test_glob_union_matches_what_each_glob_matches() -> None:
     for p in paths:
         want = any(re.fullmatch(glob_to_regex(g), p, re.DOTALL) for g in globs)
         assert bool(union.fullmatch(p)) == want, p
+
+
+def test_binary_names_are_skipped_unopened() -> None:
+    sc = Scanner.create(config("re"))
+    for name in ("usr/lib/x86_64-linux-gnu/libc.so.6", "libstdc++.so.6.0.30", "x.so", "m.o", "libz.a",
+                 "__pycache__/m.cpython-311.pyc", "Main.class", "de/LC_MESSAGES/x.mo", "logo.PNG", "f.woff2",
+                 "backup.tar.gz", "rootfs.zst"):  # fmt: skip
+        assert sc.skip_reason(name, 10) == "binary", name
+        assert sc.scan(f"t={token(15)}".encode(), name) == [], name
+    for name in ("x.sol", "x.socket", "a.txt", "notes.a.txt", "so", "config.json", "app.jar", "x.gzip"):
+        assert sc.skip_reason(name, 10) is None, name

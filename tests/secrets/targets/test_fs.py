@@ -191,3 +191,17 @@ def test_fs_loads_only_what_a_plain_tree_needs(tmp_path: Path, cli_cache: Path) 
     assert run.code == 0, run.err
     (f,) = json.loads(run.out)["findings"]
     assert f["suppressed"]["reason"] == "test token"
+
+
+def test_binary_names_are_counted_not_scanned(tmp_path: Path, scanner: Scanner) -> None:
+    root = tmp_path / "root"
+    (root / "usr" / "lib").mkdir(parents=True)
+    (root / "usr" / "lib" / "libx.so.1").write_text(f"TOKEN={A}\n")  # text, but named as a library
+    (root / "usr" / "lib" / "x.conf").write_text(f"TOKEN={A}\n")
+    res = scan_directory(root, scanner)
+    assert [f.location.path for f in res.findings] == ["usr/lib/x.conf"]
+    assert res.skipped == {"binary": 1} and res.scanned == 1
+    # Given as the one file to scan, it is scanned: the content decides.
+    assert [f.location.path for f in scan_directory(root / "usr" / "lib" / "libx.so.1", scanner).findings] == [
+        "libx.so.1"
+    ]
