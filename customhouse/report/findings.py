@@ -12,7 +12,6 @@ update can change.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -184,6 +183,8 @@ def fingerprint(f: Finding) -> str:
     if f.vulnerability is not None:
         v = f.vulnerability
         parts += [v.package_type, v.package_name, v.package_version]
+    import hashlib  # here: a scan that finds nothing does not load OpenSSL for it
+
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     return f"sha256:{digest[:32]}"
 

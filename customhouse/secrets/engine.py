@@ -47,7 +47,7 @@ what goes in the ignore file (`.customhouseignore.yaml`, key `fingerprint`).
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 import re
 import threading
@@ -59,7 +59,7 @@ from typing import Any
 
 from customhouse.errors import UsageError
 from customhouse.secrets.entropy import effective_threshold, is_placeholder, shannon_entropy
-from customhouse.secrets.rules import MAX_RULE_WIDTH, Rule, load_rules, write_cache_file
+from customhouse.secrets.rules import MAX_RULE_WIDTH, Rule, cache_key, load_rules, write_cache_file
 from customhouse.secrets.validators import VALIDATORS
 
 ENV_BACKEND = "CUSTOMHOUSE_SECRETS_BACKEND"
@@ -156,6 +156,8 @@ def fingerprint(rule_id: str, secret: str | bytes) -> str:
     A hash of a weak password can be brute-forced, which is why only high-entropy values are
     reported by the generic detectors and why reports must still be treated as sensitive.
     """
+    import hashlib  # here: a scan without findings never needs it (see rules.cache_key)
+
     raw = secret.encode("utf-8", "surrogateescape") if isinstance(secret, str) else secret
     h = hashlib.sha256(b"customhouse-secret-v1\x00" + rule_id.encode() + b"\x00" + raw)
     return "sha256:" + h.hexdigest()[:32]
@@ -163,6 +165,8 @@ def fingerprint(rule_id: str, secret: str | bytes) -> str:
 
 def redact(secret: str) -> str:
     """At most the first 4 characters (a quarter of a short secret), `…` and an 8-hex hash."""
+    import hashlib
+
     shown = secret[: min(4, len(secret) // 4)]
     short = hashlib.sha256(b"customhouse-redact-v1\x00" + secret.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return f"{shown}…{short}"
@@ -433,10 +437,51 @@ def _plan(hs: Any, rules: Sequence[Rule], check: bool) -> _Plan:
 
 def _hs_key(hs: Any, exprs: list[bytes], flags: list[int]) -> str:
     """Names a compiled database: the Hyperscan version and exactly what was compiled."""
-    h = hashlib.sha256(f"customhouse-hs-v1\x00{getattr(hs, '__version__', '')}\x00".encode())
-    for e, f in zip(exprs, flags, strict=True):
-        h.update(b"%d\x00%s\x01" % (f, e))
-    return h.hexdigest()
+    head = f"customhouse-hs-v1\x00{getattr(hs, '__version__', '')}".encode()
+    return cache_key(head, b"".join(b"%d\x00%s\x01" % (f, e) for e, f in zip(exprs, flags, strict=True)))
+
+
+PLAN_CACHE_REVISION = 1
+HS_MODES = ("exact", "prefilter", "keywords", "re")
+
+
+def _plan_file(hs: Any, ident: str, cache_dir: Path) -> Path:
+    head = f"customhouse-hsplan-v{PLAN_CACHE_REVISION}\x00{getattr(hs, '__version__', '')}".encode()
+    return cache_dir / "secrets" / f"hsplan-{cache_key(head, ident.encode('utf-8', 'surrogatepass'))}.json"
+
+
+def _read_plan(path: Path, rules: Sequence[Rule]) -> _Plan | None:
+    """The plan an earlier process made for the same rules (`_plan` rewrites ~300 regexes for
+    Hyperscan on every start otherwise); anything unexpected in the file means no plan."""
+    try:
+        doc = json.loads(path.read_bytes())
+        plan = _Plan(
+            exprs=[e.encode("latin-1") for e in doc["exprs"]],
+            flags=[int(f) for f in doc["flags"]],
+            rule=[int(r) for r in doc["rule"]],
+            wide=[bool(w) for w in doc["wide"]],
+            modes={str(k): str(v) for k, v in doc["modes"].items()},
+        )
+    except Exception:  # missing, truncated, edited: plan again
+        return None
+    if not len(plan.flags) == len(plan.rule) == len(plan.wide) == len(plan.exprs):
+        return None
+    if any(not 0 <= r < len(rules) for r in plan.rule):
+        return None
+    if set(plan.modes) != {r.id for r in rules} or not set(plan.modes.values()) <= set(HS_MODES):
+        return None
+    return plan
+
+
+def _write_plan(path: Path, plan: _Plan) -> None:
+    body = {
+        "exprs": [e.decode("latin-1") for e in plan.exprs],
+        "flags": plan.flags,
+        "rule": plan.rule,
+        "wide": plan.wide,
+        "modes": plan.modes,
+    }
+    write_cache_file(path, json.dumps(body, separators=(",", ":")).encode(), "hsplan-*.json", HS_CACHE_KEEP)
 
 
 def _compile(hs: Any, exprs: list[bytes], flags: list[int], cache_dir: Path | None) -> Any:
@@ -464,16 +509,26 @@ class _HsDatabase:
     at Hyperscan speed, so crafted input costs the `re` work of those rules only.
     """
 
-    def __init__(self, hs: Any, rules: Sequence[Rule], cache_dir: Path | None) -> None:
+    def __init__(self, hs: Any, rules: Sequence[Rule], cache_dir: Path | None, ident: str = "") -> None:
         self.hs = hs
         self.cache_dir = cache_dir
-        self.plan = _plan(hs, rules, check=False)
-        try:
-            self.db = _compile(hs, self.plan.exprs, self.plan.flags, cache_dir)
-        except Exception:
-            # Some expression is beyond this Hyperscan: find which, one by one (slow, rare).
-            self.plan = _plan(hs, rules, check=True)
-            self.db = _compile(hs, self.plan.exprs, self.plan.flags, cache_dir)
+        plan_file = _plan_file(hs, ident, cache_dir) if cache_dir is not None and ident else None
+        cached = _read_plan(plan_file, rules) if plan_file is not None else None
+        if cached is not None:
+            try:
+                self.plan, self.db = cached, _compile(hs, cached.exprs, cached.flags, cache_dir)
+            except Exception:
+                cached = None
+        if cached is None:
+            self.plan = _plan(hs, rules, check=False)
+            try:
+                self.db = _compile(hs, self.plan.exprs, self.plan.flags, cache_dir)
+            except Exception:
+                # Some expression is beyond this Hyperscan: find which, one by one (slow, rare).
+                self.plan = _plan(hs, rules, check=True)
+                self.db = _compile(hs, self.plan.exprs, self.plan.flags, cache_dir)
+            if plan_file is not None:
+                _write_plan(plan_file, self.plan)
         self.re_only = frozenset(i for i, r in enumerate(rules) if self.plan.modes[r.id] == "re")
         self._single: Any = None
         self._lock = threading.Lock()
@@ -501,7 +556,7 @@ def hyperscan_database(rules: Sequence[Rule], cache_dir: Path | None = None) -> 
     with _HS_LOCK:
         got = _HS_CACHE.get(key)
         if got is None:
-            got = _HS_CACHE[key] = _HsDatabase(hs, rules, cache_dir)
+            got = _HS_CACHE[key] = _HsDatabase(hs, rules, cache_dir, key)
         return got
 
 

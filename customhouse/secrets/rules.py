@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import importlib
 import json
 import os
 import re
 import sys
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -250,12 +250,26 @@ _TUPLE_FIELDS = ("keywords", "paths", "allowlist_regexes", "allow_stopwords", "s
 _STR_FIELDS = ("id", "title", "provider", "category", "severity", "regex", "description")
 
 
+def cache_key(*parts: bytes) -> str:
+    """A name for a cache entry derived from exactly `parts`: CRC-32, Adler-32 and the length.
+
+    Not a cryptographic hash, on purpose: the cache holds what this program derived from its
+    own rules file (or from rule files the user already trusts with the scan), so there is no
+    adversary to resist, only accidental collisions between versions, which 64 bits of two
+    different checksums plus the length make negligible. `zlib` is already loaded; OpenSSL's
+    SHA-256 was the cost of importing `hashlib` (3 ms) on every start-up."""
+    crc, adler, size = 0, 1, 0
+    for p in parts:
+        crc, adler, size = zlib.crc32(p, crc), zlib.adler32(p, adler), size + len(p) + 1
+        crc, adler = zlib.crc32(b"\x00", crc), zlib.adler32(b"\x00", adler)
+    return f"{crc:08x}{adler:08x}{size:x}"
+
+
 def _rules_cache_file(cache_dir: Path, raw: bytes) -> Path:
     from customhouse import __version__
 
-    h = hashlib.sha256(f"customhouse-secret-rules-v{RULES_CACHE_REVISION}\x00{__version__}\x00".encode())
-    h.update(raw)
-    return cache_dir / "secrets" / f"rules-{h.hexdigest()[:32]}.json"
+    key = cache_key(f"customhouse-secret-rules-v{RULES_CACHE_REVISION}".encode(), __version__.encode(), raw)
+    return cache_dir / "secrets" / f"rules-{key}.json"
 
 
 def _record(r: Rule) -> dict[str, Any]:

@@ -314,6 +314,37 @@ def test_compiled_database_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest
     )
 
 
+def test_plan_is_cached_and_a_damaged_one_replanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Hyperscan plan (which rule goes in how) is kept beside the database: the next process
+    reads it instead of rewriting every regex, and gets the same plan; a damaged or edited plan
+    file is planned again, never trusted."""
+    monkeypatch.setattr(engine_mod, "_HS_CACHE", {})
+    first = Scanner.create(config("hyperscan", cache_dir=tmp_path))
+    (plan_file,) = (tmp_path / "secrets").glob("hsplan-*.json")
+    planned: list[int] = []
+    real = engine_mod._plan
+
+    def spy(hs: object, rules: list[object], check: bool) -> object:
+        planned.append(len(rules))
+        return real(hs, rules, check)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_mod, "_plan", spy)
+    monkeypatch.setattr(engine_mod, "_HS_CACHE", {})
+    again = Scanner.create(config("hyperscan", cache_dir=tmp_path))
+    assert planned == [] and again._hs is not None and first._hs is not None
+    assert vars(again._hs.plan) == vars(first._hs.plan)
+    assert only(again.scan(f"t={token(20)}".encode(), "x"), "github-pat")
+    good = json.loads(plan_file.read_text())
+    for bad in ({**good, "rule": good["rule"][:-1]}, {**good, "rule": [10**6] * len(good["rule"])},
+                {**good, "modes": {**good["modes"], "github-pat": "magic"}}, "garbage"):  # fmt: skip
+        plan_file.write_text(bad if isinstance(bad, str) else json.dumps(bad))
+        monkeypatch.setattr(engine_mod, "_HS_CACHE", {})
+        planned.clear()
+        sc = Scanner.create(config("hyperscan", cache_dir=tmp_path))
+        assert planned == [len(sc.rules)]
+        assert only(sc.scan(f"t={token(20)}".encode(), "x"), "github-pat")
+
+
 def test_every_rule_reaches_hyperscan() -> None:
     modes = scanner("hyperscan").hyperscan_modes
     rules = scanner("hyperscan").rules
