@@ -446,8 +446,18 @@ HS_MODES = ("exact", "prefilter", "keywords", "re")
 
 
 def _plan_file(hs: Any, ident: str, cache_dir: Path) -> Path:
-    head = f"customhouse-hsplan-v{PLAN_CACHE_REVISION}\x00{getattr(hs, '__version__', '')}".encode()
-    return cache_dir / "secrets" / f"hsplan-{cache_key(head, ident.encode('utf-8', 'surrogatepass'))}.json"
+    """Named by the rules (`ident`), the Hyperscan version and this module's code: a plan is
+    what `_plan` made of the rules, so an upgraded or edited engine (its file's size and
+    modification time, as Python's own bytecode cache checks its sources) plans again."""
+    from customhouse import __version__
+
+    try:
+        st = os.stat(__file__)
+        code = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:  # not a file (a zip import): the version must do
+        code = ""
+    head = f"customhouse-hsplan-v{PLAN_CACHE_REVISION}\x00{__version__}\x00{code}\x00{getattr(hs, '__version__', '')}"
+    return cache_dir / "secrets" / f"hsplan-{cache_key(head.encode(), ident.encode('utf-8', 'surrogatepass'))}.json"
 
 
 def _read_plan(path: Path, rules: Sequence[Rule]) -> _Plan | None:
