@@ -470,10 +470,11 @@ def main(argv: list[str] | None = None) -> None:
     commands, and callers passing `argv`, exit normally."""
     code = run(argv)
     if argv is None and sys.argv[1:2] and sys.argv[1] in STANDALONE:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):  # a closed pipe: what was written is all the reader wanted
-            pass
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:  # None when the descriptor was closed at start (`>&-`)
+                    stream.flush()
+            except (OSError, ValueError):  # a closed pipe: what was written is all the reader wanted
+                pass
         os._exit(code)
     sys.exit(code)

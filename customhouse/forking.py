@@ -32,8 +32,17 @@ class Forked(Generic[T]):
     """`fn()` running in a child process from construction on; `result()` collects it once."""
 
     def __init__(self, fn: Callable[[], T]) -> None:
-        r, w = os.pipe()
-        pid = os.fork()
+        self._pid, self._fd = 0, -1
+        try:
+            r, w = os.pipe()
+        except OSError:  # out of descriptors: `result()` says None, the caller does the work
+            return
+        try:
+            pid = os.fork()
+        except OSError:  # a process limit (EAGAIN), out of memory: the same
+            os.close(r)
+            os.close(w)
+            return
         if pid == 0:  # the child: compute, write the pickled result, exit without any cleanup
             code = 1
             try:
@@ -51,8 +60,13 @@ class Forked(Generic[T]):
         self._pid, self._fd = pid, r
 
     def result(self) -> T | None:
-        """The child's return value (`fn` must not return None), or None when it failed."""
-        with os.fdopen(self._fd, "rb") as fh:
+        """The child's return value (`fn` must not return None), or None when it failed or was
+        never started. Call it once, also when the caller's own work failed (`try`/`finally`),
+        so the child is reaped and its pipe closed."""
+        if self._fd < 0:
+            return None
+        fd, self._fd = self._fd, -1
+        with os.fdopen(fd, "rb") as fh:
             data = fh.read()
         _, status = os.waitpid(self._pid, 0)
         if status != 0 or not data:

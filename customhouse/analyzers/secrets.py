@@ -33,7 +33,7 @@ SECRETS_ANALYZER = "secrets"  # = customhouse.secrets.targets.SECRETS_ANALYZER
 SNIFF_BYTES = 8192  # = customhouse.secrets.engine.SNIFF_BYTES: what binary sniffing looks at
 
 #: Bump when what the analyzer records for the same file and rules changes.
-REVISION = 2  # 2: text members of Java archives
+REVISION = 3  # 2: text members of Java archives; 3: files with binary names (BINARY_NAME) not read
 
 
 def rules_version(scanner: Scanner) -> int:
@@ -63,8 +63,8 @@ class SecretsAnalyzer(Analyzer):
         self.scanner = scanner
 
     def required(self, info: FileInfo) -> bool:
-        # Path allowlist and size limit, before any content is read.
-        return self.scanner.skip_reason(info.path, info.size) is None
+        # Path allowlist, binary names and size limit, before any content is read.
+        return not self.scanner.binary_name(info.path) and self.scanner.skip_reason(info.path, info.size) is None
 
     def analyze(self, info: FileInfo, blob: Blob) -> AnalysisResult | None:
         from customhouse.secrets.archives import archive_members, is_archive

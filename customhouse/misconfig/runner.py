@@ -361,8 +361,10 @@ def run_tree_checks(
             return out
 
         child = Forked(run_aside)
-        found = run([c for c in checks if c not in aside])
-        got = child.result()
+        try:
+            found = run([c for c in checks if c not in aside])
+        finally:
+            got = child.result()
         found.update(run(aside) if got is None else got)
     else:
         found = run(checks)

@@ -105,9 +105,11 @@ DEFAULT_ALLOW_PATHS: tuple[str, ...] = (
     "etc/terminfo/**",
     "usr/share/zoneinfo/**",
 )
-# Names of compiled, compressed and media formats: a file so named is skipped as binary without
-# being opened (its content would fail the binary sniff anyway, and a Debian root filesystem has
-# ~400 shared objects). Java archives are not here: their text members are scanned.
+# Names of compiled, compressed and media formats: in a tree (`fs`) or an image layer, a file so
+# named is skipped as binary without being opened (its content would fail the binary sniff
+# anyway, and a Debian root filesystem has ~400 shared objects). Only files are judged by name:
+# `Scanner.scan` and `skip_reason` look at the content, so a Kubernetes Secret value whose key
+# is `cred.o` is still scanned. Java archives are not here: their text members are scanned.
 BINARY_NAME = re.compile(
     r"\.(?:so(?:\.\d+)*|o|a|pyc|pyo|class|mo|png|jpe?g|gif|ico|webp|ttf|otf|woff2?|gz|xz|bz2|zst|lz4)$",
     re.IGNORECASE,
@@ -671,6 +673,11 @@ class Scanner:
         """True when every file below directory `path` is excluded by the path allowlist."""
         return self._allow_dirs is not None and self._allow_dirs.fullmatch(normalize_path(path)) is not None
 
+    def binary_name(self, path: str) -> bool:
+        """True when a file at `path` is named as a binary format (BINARY_NAME): tree walks and
+        the image analyzer skip it unopened. Content given to `scan` is judged by its bytes."""
+        return BINARY_NAME.search(path) is not None
+
     def skip_reason(self, path: str, size: int, head: bytes | None = None) -> str | None:
         """Why a file would not be scanned ("allowlisted-path", "too-large", "binary"), or None.
 
@@ -678,8 +685,6 @@ class Scanner:
         """
         if self.path_allowed(path):
             return "allowlisted-path"
-        if BINARY_NAME.search(path):
-            return "binary"
         if size > self.config.max_file_bytes:
             return "too-large"
         if head is not None and is_binary(head):

@@ -33,7 +33,7 @@ from customhouse.errors import InputError
 from customhouse.model import Inventory, LayerInfo
 from customhouse.report.findings import Finding, Location, SecretDetail, Severity
 from customhouse.secrets.archives import archive_members, is_archive
-from customhouse.secrets.engine import BINARY_NAME, SNIFF_BYTES, Scanner, SecretConfig, SecretMatch, is_binary, redact
+from customhouse.secrets.engine import SNIFF_BYTES, Scanner, SecretConfig, SecretMatch, is_binary, redact
 
 if TYPE_CHECKING:
     from customhouse.image.fs import Removal
@@ -628,7 +628,7 @@ def _walk(
     if exclude:
         from customhouse.misconfig.runner import excluded
     gi = GitIgnore() if respect_gitignore else None
-    allowed, dir_allowed, binary_name = sc.path_allowed, sc.dir_allowed, BINARY_NAME.search
+    allowed, dir_allowed, binary_name = sc.path_allowed, sc.dir_allowed, sc.binary_name
     skipped = res.skipped
     files: list[tuple[str, str]] = []
     stack = [""]
@@ -804,9 +804,11 @@ def _scan_parallel(sc: Scanner, files: Sequence[tuple[str, str]], target: str, r
         return out
 
     children = [(Forked(partial(part_of, lo, hi)), (lo, hi)) for lo, hi in bounds[1:]]
-    _scan_files(sc, files[bounds[0][0] : bounds[0][1]], target, res)
-    for child, part in children:
-        got = child.result()
+    try:
+        _scan_files(sc, files[bounds[0][0] : bounds[0][1]], target, res)
+    finally:
+        results = [(child.result(), part) for child, part in children]
+    for got, part in results:
         if got is None:
             got = part_of(*part)
         res.findings += got.findings

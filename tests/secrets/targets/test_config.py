@@ -116,3 +116,16 @@ def test_fs_reports_manifests_as_config_does(tmp_path: Path, cli_cache: Path) ->
     assert via_fs == via_config
     assert [(p, line, o) for p, line, _, _, o, _ in via_fs if p == "secret.yaml"] == [("secret.yaml", 9, "k8s-secret")]
     assert len(via_fs) == 5
+
+
+def test_secret_values_are_scanned_whatever_their_key_is_called(tmp_path: Path) -> None:
+    """Binary-looking names skip files unopened, never values: a Secret key `cred.o` or
+    `backup.gz` names text that was decoded and sniffed already."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    values = {"cred.o": token(26), "backup.gz": token(27)}
+    data = "".join(f"  {k}: {base64.b64encode(f'GITHUB_TOKEN={v}'.encode()).decode()}\n" for k, v in values.items())
+    (root / "secret.yaml").write_text(f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: ci\ndata:\n{data}")
+    res = scan_tree(root, misconfig=False, jobs=1, cache_dir=tmp_path / "cache")
+    paths = sorted(f.location.json_path for f in res.findings if f.kind == "secret")
+    assert paths == ["$.data['backup.gz']", "$.data['cred.o']"]

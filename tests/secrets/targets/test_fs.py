@@ -205,3 +205,20 @@ def test_binary_names_are_counted_not_scanned(tmp_path: Path, scanner: Scanner) 
     assert [f.location.path for f in scan_directory(root / "usr" / "lib" / "libx.so.1", scanner).findings] == [
         "libx.so.1"
     ]
+
+
+def test_fs_with_stdout_closed_writes_its_report_and_exits_cleanly(tmp_path: Path, cli_cache: Path) -> None:
+    """`customhouse fs DIR -o FILE >&-`: the report is written, the exit code is the command's,
+    no traceback (the scanning commands end by flushing their streams, which may not exist)."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "app.env").write_text(f"TOKEN={A}\n")
+    out = tmp_path / "report.json"
+    cmd = [sys.executable, "-m", "customhouse", "fs", str(root), "-f", "json", "-o", str(out), "--fail-on", "low"]
+    env = {**os.environ, "CUSTOMHOUSE_CACHE_DIR": str(cli_cache)}
+    p = subprocess.run(["sh", "-c", '"$@" >&-', "sh", *cmd], capture_output=True, text=True, env=env, check=False)
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert [f["id"] for f in json.loads(out.read_text())["findings"]] == ["github-pat"]

@@ -67,6 +67,8 @@ def test_analyzer_wants_every_file_the_engine_would_scan(scanner: Scanner) -> No
     assert a.required(FileInfo("srv/app/.env", "file", 100))
     assert not a.required(FileInfo("srv/app/node_modules/x/.env", "file", 100))  # allowlisted path
     assert not a.required(FileInfo("srv/big.txt", "file", scanner.config.max_file_bytes + 1))
+    assert not a.required(FileInfo("usr/lib/x86_64-linux-gnu/libssl.so.3", "file", 100))  # binary name
+    assert a.required(FileInfo("srv/app/libs.sol", "file", 100))
 
 
 def test_cache_version_follows_rules_and_config(scanner: Scanner) -> None:
