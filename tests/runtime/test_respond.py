@@ -411,10 +411,16 @@ def quiet_kernel() -> Iterator[None]:
 
 
 def _reaches(runc: Runc, cid: str, ip: str, port: int, tries: int = 1) -> bool:
-    """Whether the container gets the listener's answer; `tries` for the checks that expect it
-    to, so a slow moment of the machine (other tests auditing every syscall) is not taken for
-    a cut network."""
-    return any("pong" in runc.exec(cid, "nc", "-w", "2", ip, str(port)).stdout for _ in range(tries))
+    """Whether the container gets the listener's answer; `tries` (a second apart) for the checks
+    that expect it to, so a slow moment of the machine (other tests auditing every syscall, a
+    veth that comes up late under load; one CI run saw a fresh neighbour fail three quick tries)
+    is not taken for a cut network."""
+    for i in range(tries):
+        if "pong" in runc.exec(cid, "nc", "-w", "2", ip, str(port)).stdout:
+            return True
+        if i + 1 < tries:
+            time.sleep(1.0)
+    return False
 
 
 @needs_runc
@@ -427,8 +433,8 @@ def test_quarantine_cuts_network_and_release_restores(quiet_kernel: None, runc: 
     b = runc.start(netns=ns_b)  # the neighbour
     table_present = False
     try:
-        assert _reaches(runc, a, host_a, la.port, tries=3)
-        assert _reaches(runc, b, host_b, lb.port, tries=3)
+        assert _reaches(runc, a, host_a, la.port, tries=5)
+        assert _reaches(runc, b, host_b, lb.port, tries=5)
         r, docs, _ = _responder(runc, tmp_path, config=ResponseConfig(tags={"network": ("quarantine",)}))
         ev = _event(a, runc.state(a)["pid"])
         res = r.handle(FakeAlert(FakeRule("Outbound to miner", ("network",)), ev), ev)
