@@ -91,13 +91,10 @@ def _cpu_ns(cid: str) -> int:
     return -1
 
 
-LAST_CPU: list[float] = []  # the loop's container CPU seconds, one per `_loop` call
-
-
-def _loop(cid: str, n: int, work: int = 0) -> float:
-    """Wall time of `n` iterations of the loop: each execs /bin/true, then (with `work`) counts
-    to `work` in the shell, the CPU an exec-heavy script spends between its commands. The
-    container's CPU time for the run is appended to LAST_CPU."""
+def _loop(cid: str, n: int, work: int = 0) -> tuple[float, float]:
+    """Wall time and the container's CPU seconds (NaN if unknown) of `n` iterations of the loop:
+    each execs /bin/true, then (with `work`) counts to `work` in the shell, the CPU an
+    exec-heavy script spends between its commands."""
     body = "/bin/true" if not work else f"/bin/true; j=0; while [ $j -lt {work} ]; do j=$((j+1)); done"
     script = f"i=0; while [ $i -lt {n} ]; do {body}; i=$((i+1)); done"
     c0 = _cpu_ns(cid)
@@ -106,8 +103,7 @@ def _loop(cid: str, n: int, work: int = 0) -> float:
                    stdout=subprocess.DEVNULL)  # fmt: skip
     wall = time.perf_counter() - t0
     c1 = _cpu_ns(cid)
-    LAST_CPU.append((c1 - c0) / 1e9 if c0 >= 0 and c1 >= 0 else float("nan"))
-    return wall
+    return wall, (c1 - c0) / 1e9 if c0 >= 0 and c1 >= 0 else float("nan")
 
 
 def calibrate(cid: str, rate: float, n: int) -> int:
@@ -118,7 +114,7 @@ def calibrate(cid: str, rate: float, n: int) -> int:
 
     def per_exec(work: int) -> float:
         # The best of three: background load only ever slows a run down.
-        return min(_loop(cid, n, work) for _ in range(3)) / n
+        return min(_loop(cid, n, work)[0] for _ in range(3)) / n
 
     bare = per_exec(0)
     want = 1.0 / rate
@@ -275,19 +271,21 @@ def main() -> None:
         _loop(cid, 200)  # warm the page cache and runc
         units = calibrate(cid, args.rate, min(args.execs, 1000)) if args.rate > 0 else 0
         print(f"loop: /bin/true plus {units} units of shell work per iteration", flush=True)
+
+        def timed(walls: list[float], key: str) -> None:
+            wall, used = _loop(cid, args.execs, units)
+            walls.append(wall)
+            cpu[key].append(used)
+
         for r in range(args.rounds):
-            base.append(_loop(cid, args.execs, units))
-            cpu["base"].append(LAST_CPU[-1])
+            timed(base, "base")
             with _floor():
-                floor.append(_loop(cid, args.execs, units))
-            cpu["floor"].append(LAST_CPU[-1])
+                timed(floor, "floor")
             with _agent(work, record=False, tag=f"w{r}", cid=cid, execs=args.execs):
-                watched.append(_loop(cid, args.execs, units))
-            cpu["agent"].append(LAST_CPU[-1])
+                timed(watched, "agent")
             before = _audit_status()
             with _agent(work, record=True, tag=f"r{r}", cid=cid, execs=args.execs) as info:
-                recorded.append(_loop(cid, args.execs, units))
-            cpu["agent_record"].append(LAST_CPU[-1])
+                timed(recorded, "agent_record")
             after = _audit_status()
             seen = _count_execs(info["record"], cid)
             m = info["metrics"]
@@ -355,7 +353,7 @@ def main() -> None:
     pf, pa, pr = (100 * res[f"slowdown_{k}_paired"] for k in ("floor", "agent", "agent_record"))
     print(f"paired (median of per-round ratios): floor {pf:.1f}%, agent {pa:.1f}%, agent+record {pr:.1f}%")
     cf, ca, cr = (100 * res[f"cpu_increase_{k}_paired"] for k in ("floor", "agent", "agent_record"))
-    print(f"container CPU time, paired (steal excluded): floor +{cf:.1f}%, agent +{ca:.1f}%, agent+record +{cr:.1f}%")
+    print(f"container CPU time, paired (steal excluded): floor {cf:+.1f}%, agent {ca:+.1f}%, agent+record {cr:+.1f}%")
 
 
 if __name__ == "__main__":

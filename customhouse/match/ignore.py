@@ -28,7 +28,6 @@ from customhouse.report.findings import Finding, Suppression, fingerprint
 if TYPE_CHECKING:
     import yaml
 
-DEFAULT_NAME = ".customhouseignore.yaml"
 MAX_FILE_BYTES = 1 << 20
 MAX_ENTRIES = 10_000
 KEYS = ("id", "package", "path", "resource", "fingerprint", "reason", "expires")

@@ -31,13 +31,12 @@ def test_a_failing_child_gives_none_and_leaves_this_process_alone() -> None:
 
 def test_a_fork_that_cannot_start_leaves_the_work_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     """fork() failing (a process limit: EAGAIN) is not an error: `result()` is None, nothing leaks."""
-    mp = monkeypatch
 
     def no_fork() -> int:
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
     before = len(os.listdir("/proc/self/fd"))
-    mp.setattr(os, "fork", no_fork)
+    monkeypatch.setattr(os, "fork", no_fork)
     child = Forked(lambda: 1)
     assert child.result() is None and child.result() is None
     assert len(os.listdir("/proc/self/fd")) == before
