@@ -1430,7 +1430,7 @@ def timing(tree: Path, runs: int) -> tuple[dict[str, Result], dict[str, Any]]:
 def _read_tree(tree: Path) -> list[tuple[str, str]]:
     from customhouse.misconfig.runner import iter_files
 
-    return [(rel, full.read_text()) for full, rel in iter_files(tree)]
+    return [(rel, Path(full).read_text()) for full, rel in iter_files(tree)]
 
 
 def _templates(texts: list[tuple[str, str]]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:

@@ -115,6 +115,10 @@ class Document:
             self._lines = self.text.splitlines()
         return self._lines
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the split lines are a cache: sent to another process they would double the text
+        return {**self.__dict__, "_lines": None}
+
     def source(self, line: int, end_line: int = 0) -> str:
         if line <= 0:
             return ""

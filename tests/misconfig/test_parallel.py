@@ -143,20 +143,31 @@ def test_jobs_give_the_same_report(tree: Path, tmp_path: Path, command: str) -> 
 
 
 _API_SCRIPT = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 from customhouse.misconfig import runner
 tree, cache = Path(sys.argv[1]), Path(sys.argv[2])
 forked = runner._fork_safe()
+files_made, part_files = [], runner._part_files
+def spy(n):
+    fds = part_files(n)
+    files_made.append(len(fds))
+    return fds
+runner._part_files = spy
+fds_before = len(os.listdir("/proc/self/fd"))
 two = runner.scan_tree(tree, jobs=2, cache_dir=cache)  # forks: the workers load BuildKit's parser
+fds_after = len(os.listdir("/proc/self/fd"))
+runner._part_files = lambda n: []  # results back through the pool's pipe instead
+piped = runner.scan_tree(tree, jobs=2, cache_dir=cache)
 one = runner.scan_tree(tree, jobs=1, cache_dir=cache)  # loads it in this process
 after = runner._fork_safe()
+runs = (one, two, piped)
 print(json.dumps({
-    "forked": forked, "fork_safe_after": after,
-    "findings": [[f.fingerprint for f in r.findings] for r in (one, two)],
-    "warnings": [r.warnings for r in (one, two)],
-    "scanned": [r.scanned for r in (one, two)], "skipped": [r.skipped for r in (one, two)],
-    "evaluated": [r.evaluated for r in (one, two)], "severity": [r.check_severity for r in (one, two)],
+    "forked": forked, "fork_safe_after": after, "part_files": files_made, "fds": [fds_before, fds_after],
+    "findings": [[f.fingerprint for f in r.findings] for r in runs],
+    "warnings": [r.warnings for r in runs],
+    "scanned": [r.scanned for r in runs], "skipped": [r.skipped for r in runs],
+    "evaluated": [r.evaluated for r in runs], "severity": [r.check_severity for r in runs],
 }))
 """
 
@@ -164,7 +175,8 @@ print(json.dumps({
 def test_api_parts_merge_in_file_order(tree: Path, tmp_path: Path) -> None:
     """Through the API, in a fresh single-threaded process: two forked workers give the same
     result object (findings in order, warnings, counts, the checks each file was evaluated
-    against) as one process. Once BuildKit's parser (Go) is loaded in the process, forking
+    against) as one process, whether their results come back through memory files (Linux)
+    or through the pool's pipe. Once BuildKit's parser (Go) is loaded in the process, forking
     is off: a forked child would hang at its first call into the Go runtime."""
     import subprocess
     import sys
@@ -178,9 +190,11 @@ def test_api_parts_merge_in_file_order(tree: Path, tmp_path: Path) -> None:
     ).stdout
     r = json.loads(out)
     assert r["forked"] is True and r["fork_safe_after"] is False
+    # the workers' results came back through one memory file per part, all closed afterwards
+    assert r["part_files"] == [16] and r["fds"][0] == r["fds"][1]
     for key in ("findings", "warnings", "scanned", "skipped", "evaluated", "severity"):
-        one, two = r[key]
-        assert one == two, key
+        one, two, piped = r[key]
+        assert one == two == piped, key
     assert len(r["warnings"][0]) == 3 and r["skipped"][0] == 3 and len(r["findings"][0]) > 100
 
 
