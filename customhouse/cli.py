@@ -73,7 +73,8 @@ def _image_opts(p: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> Any:
     from dataclasses import replace
 
-    from customhouse.settings import Limits, Settings, default_cache_dir
+    from customhouse.cachedir import default_cache_dir
+    from customhouse.settings import Limits, Settings
 
     limits = Limits()
     if getattr(args, "max_layer_size", None):
@@ -246,8 +247,8 @@ def cmd_image(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_clean(args: argparse.Namespace) -> int:
+    from customhouse.cachedir import default_cache_dir
     from customhouse.image.cache import LayerCache
-    from customhouse.settings import default_cache_dir
 
     c = LayerCache(args.cache_dir or default_cache_dir())
     c.clear()
@@ -416,7 +417,7 @@ def _debug_log(exc: BaseException) -> Path | None:
     import time
     import traceback
 
-    from customhouse.settings import default_cache_dir
+    from customhouse.cachedir import default_cache_dir
 
     try:
         d = default_cache_dir() / "logs"
@@ -467,8 +468,17 @@ def main(argv: list[str] | None = None) -> None:
     and object one by one, 13-25 ms that `fs`, `config` and `k8s` would spend after their work
     is done (about a tenth of an `fs` run on a root filesystem). Those commands leave nothing
     for exit handlers: files are closed, worker pools joined and no thread runs by then. Other
-    commands, and callers passing `argv`, exit normally."""
+    commands, and callers passing `argv`, exit normally.
+
+    The program also keeps its dataclasses' compiled methods between runs (`codecache`)."""
+    if argv is None:
+        from customhouse import codecache
+        from customhouse.cachedir import default_cache_dir
+
+        codecache.install(default_cache_dir())
     code = run(argv)
+    if argv is None:
+        codecache.save()
     if argv is None and sys.argv[1:2] and sys.argv[1] in STANDALONE:
         for stream in (sys.stdout, sys.stderr):
             try:

@@ -11,18 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from customhouse.cachedir import default_cache_dir
+
 if TYPE_CHECKING:
     import tempfile
-
-
-def default_cache_dir() -> Path:
-    """`$CUSTOMHOUSE_CACHE_DIR`, else `$XDG_CACHE_HOME/customhouse`, else `~/.cache/customhouse`."""
-    env = os.environ.get("CUSTOMHOUSE_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "customhouse"
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from customhouse.misconfig import shell
+from customhouse.misconfig.imageref import ImageRef, parse_image_ref
 from customhouse.misconfig.yamlsrc import YamlError
 
 T = TypeVar("T")
@@ -79,7 +80,6 @@ DEFAULT_SHELL = ("/bin/sh", "-c")
 _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(.*?)\s*$")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEREDOC_MARK = re.compile(r"<<(-?)[ \t]*(['\"]?)([^\s'\"<>|&;]+)\2")
-_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com", "docker.io"})
 _NON_POSIX_SHELLS = frozenset({"powershell", "powershell.exe", "pwsh", "pwsh.exe", "cmd", "cmd.exe"})
 
 Vars = Mapping[str, str | None]  # None: declared, but the value is only known at build time
@@ -262,57 +262,6 @@ def expand(word: str, variables: Vars, escape: str = "\\", quotes: bool = True) 
     lx = _Lexer(word, variables, escape, quotes)
     value = lx.run()
     return Expanded(value, tuple(dict.fromkeys(lx.unresolved)))
-
-
-# --------------------------------------------------------------------------- image references
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """An image reference split the way registries read it (Docker Hub names normalised)."""
-
-    original: str
-    registry: str
-    repository: str
-    tag: str = ""
-    digest: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.registry}/{self.repository}"
-
-    @property
-    def familiar(self) -> str:
-        """The short spelling people write (`ubuntu`, `ghcr.io/o/r`) without tag or digest."""
-        if self.registry == "docker.io":
-            return self.repository.removeprefix("library/")
-        return self.name
-
-
-def parse_image_ref(ref: str) -> ImageRef | None:
-    """`ubuntu:22.04` -> docker.io/library/ubuntu tag 22.04; None when it is not a reference."""
-    ref = ref.strip()
-    if not ref or any(c.isspace() for c in ref) or ref.startswith(("/", ":", "@", "-")):
-        return None
-    name, _, digest = ref.partition("@")
-    registry = "docker.io"
-    rest = name
-    first, sep, remainder = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
-        registry = first.lower()
-        rest = remainder
-    if registry in _HUB_ALIASES:
-        registry = "docker.io"
-    tag = ""
-    last_slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > last_slash:
-        rest, tag = rest[:colon], rest[colon + 1 :]
-    if not rest:
-        return None
-    if registry == "docker.io" and "/" not in rest:
-        rest = "library/" + rest
-    return ImageRef(original=ref, registry=registry, repository=rest.lower(), tag=tag, digest=digest)
 
 
 # --------------------------------------------------------------------------- source positions

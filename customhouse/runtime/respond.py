@@ -546,7 +546,7 @@ def default_state_dir() -> Path:
     env = os.environ.get("CUSTOMHOUSE_STATE_DIR")
     if env:
         return Path(env)
-    from customhouse.settings import default_cache_dir
+    from customhouse.cachedir import default_cache_dir
 
     return default_cache_dir() / "runtime" / "state"
 

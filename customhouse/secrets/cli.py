@@ -39,7 +39,7 @@ def cmd_fs(args: argparse.Namespace) -> int:
 
     cache_dir = args.cache_dir
     if cache_dir is None:
-        from customhouse.settings import default_cache_dir
+        from customhouse.cachedir import default_cache_dir
 
         cache_dir = default_cache_dir()
     scanner = get_scanner(cache_dir)

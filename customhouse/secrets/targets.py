@@ -64,7 +64,7 @@ def get_scanner(cache_dir: Path | str | None = None, config: SecretConfig | None
 
 
 def default_scanner() -> Scanner:
-    from customhouse.settings import default_cache_dir
+    from customhouse.cachedir import default_cache_dir
 
     return get_scanner(default_cache_dir())
 

@@ -116,7 +116,8 @@ def add_db_commands(subparsers: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from customhouse.settings import Settings, default_cache_dir
+    from customhouse.cachedir import default_cache_dir
+    from customhouse.settings import Settings
 
     return Settings(
         cache_dir=args.cache_dir or default_cache_dir(),

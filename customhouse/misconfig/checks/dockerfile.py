@@ -37,16 +37,9 @@ from typing import cast
 from customhouse.misconfig import shell
 from customhouse.misconfig.checks.compose import secret_name, secret_reason
 from customhouse.misconfig.checks.imageconfig import SecretHit, redact, secret_file_name, text_hits
-from customhouse.misconfig.dockerfile import (
-    DockerfileModel,
-    ImageRef,
-    Instruction,
-    RunScript,
-    Stage,
-    expand,
-    parse_image_ref,
-)
+from customhouse.misconfig.dockerfile import DockerfileModel, Instruction, RunScript, Stage, expand
 from customhouse.misconfig.engine import Document, Framework, Options, Violation, check
+from customhouse.misconfig.imageref import ImageRef, parse_image_ref
 
 FT = ("dockerfile",)
 REF = "https://docs.docker.com/reference/dockerfile/"

@@ -39,6 +39,7 @@ from typing import Any
 from customhouse.misconfig.checks.compose import SOCKET_DIRS, SOCKET_NAMES, secret_reason
 from customhouse.misconfig.checks.k8s_pss import at_object, document_objects, document_templates, full_path
 from customhouse.misconfig.engine import Document, Framework, Options, Violation, check
+from customhouse.misconfig.imageref import parse_image_ref
 from customhouse.misconfig.k8s.objects import K8sObject, PodTemplate, load_objects, pod_templates
 from customhouse.misconfig.yamlsrc import Path_
 
@@ -484,7 +485,6 @@ class _Image:
 
 
 def _images(doc: Document) -> Iterator[_Image]:
-    from customhouse.misconfig.dockerfile import parse_image_ref
 
     for t in _templates(doc):
         for c in _containers(t, ephemeral=True):

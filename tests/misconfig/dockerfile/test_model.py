@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from customhouse.errors import InputError
-from customhouse.misconfig.dockerfile import Instruction, expand, parse, parse_image_ref
+from customhouse.misconfig.dockerfile import Instruction, expand, parse
+from customhouse.misconfig.imageref import parse_image_ref
 
 from .util import scan
 

@@ -1,0 +1,85 @@
+"""The command line keeps its dataclasses' compiled methods between runs (customhouse.codecache):
+the classes behave exactly as without it, the table is written once, privately, and a table
+that is corrupt or that others could have written is never trusted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from customhouse.codecache import cache_file
+from tests.helpers import run_cli
+
+_SCRIPT = """
+import dataclasses, json, sys
+from pathlib import Path
+from customhouse import codecache
+codecache.install(Path(sys.argv[1]))
+loaded = len(codecache._CODE)
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    x: int
+    y: int = 2
+    tags: tuple[str, ...] = ()
+
+p = Point(1)
+try:
+    p.x = 5
+    frozen = False
+except dataclasses.FrozenInstanceError:
+    frozen = True
+codecache.save()
+print(json.dumps({"loaded": loaded, "new": len(codecache._NEW), "repr": repr(p), "eq": p == Point(1, 2),
+                  "hash": hash(p) == hash(Point(1)), "frozen": frozen}))
+"""
+
+
+def _run(cache: Path) -> dict[str, object]:
+    out = subprocess.run([sys.executable, "-c", _SCRIPT, str(cache)], capture_output=True, text=True, check=True)
+    return dict(json.loads(out.stdout))
+
+
+def test_classes_behave_the_same_from_the_table(tmp_path: Path) -> None:
+    first = _run(tmp_path)
+    table = cache_file(tmp_path)
+    assert first["loaded"] == 0 and table.is_file()
+    assert table.stat().st_mode & 0o777 == 0o600
+    second = _run(tmp_path)
+    assert second["loaded"] > 0 and second["new"] == 0  # every method came from the table
+    for run in (first, second):
+        assert run["repr"] == "Point(x=1, y=2, tags=())"
+        assert run["eq"] is True and run["hash"] is True and run["frozen"] is True
+
+
+def test_untrusted_or_corrupt_tables_are_ignored(tmp_path: Path) -> None:
+    _run(tmp_path)
+    table = cache_file(tmp_path)
+    os.chmod(table, 0o666)  # others could have put code in it
+    assert _run(tmp_path)["loaded"] == 0
+    assert table.stat().st_mode & 0o777 == 0o600  # replaced by this run's own
+    table.write_bytes(b"\x00garbage")
+    os.chmod(table, 0o600)
+    assert _run(tmp_path)["loaded"] == 0  # unreadable: compiled as usual, then rewritten
+    assert _run(tmp_path)["loaded"] > 0
+
+
+def test_the_command_line_writes_the_table_once(tmp_path: Path) -> None:
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: nginx\n"
+    )
+    cache = tmp_path / "cache"
+    first = run_cli("k8s", str(manifest), "-f", "json", cache_dir=cache)
+    table = cache_file(cache)
+    stamp = table.stat().st_mtime_ns
+    second = run_cli("k8s", str(manifest), "-f", "json", cache_dir=cache)
+    assert first.code == second.code == 0
+    strip = [json.loads(r.out) for r in (first, second)]
+    for doc in strip:
+        doc.pop("generated_at", None)
+    assert strip[0] == strip[1] and strip[0]["findings"]
+    assert table.stat().st_mtime_ns == stamp  # nothing new to write the second time
