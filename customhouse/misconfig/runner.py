@@ -56,12 +56,19 @@ def detect_by_content(kind: str, head: str) -> FileType | None:
     if kind == "toml?":
         return "containerd" if ("containerd" in head or "[plugins" in head) else None
     # YAML keys start a line; JSON keys may share one line (`{"apiVersion": "v1", "kind": ...}`).
-    key = r"(?:(?m:^)\s*{k}\s*:|\"{k}\"\s*:)"
-    if re.search(key.format(k="kind") + r"\s*\"?KubeletConfiguration\b", head):
+    if "kind" not in head:
+        return None
+    if "KubeletConfiguration" in head and _KUBELET_KIND.search(head):
         return "kubelet"
-    if re.search(key.format(k="apiVersion"), head) and re.search(key.format(k="kind"), head):
+    if "apiVersion" in head and _API_VERSION_KEY.search(head) and _KIND_KEY.search(head):
         return "kubernetes"
     return None
+
+
+_KEY = r"(?:(?m:^)\s*{k}\s*:|\"{k}\"\s*:)"
+_KUBELET_KIND = re.compile(_KEY.format(k="kind") + r"\s*\"?KubeletConfiguration\b")
+_API_VERSION_KEY = re.compile(_KEY.format(k="apiVersion"))
+_KIND_KEY = re.compile(_KEY.format(k="kind"))
 
 
 # file type -> "module:function" taking (text, display path) and returning the parsed model

@@ -30,14 +30,16 @@ _MERGE = "tag:yaml.org,2002:merge"
 # Characters PyYAML refuses or reads as line breaks (NEL, LS, PS), tabs, CR, a BOM, and
 # directives or document-end markers at a line start: the caller's job. Most manifests are
 # ASCII, checked with a small pattern; the full one (5 ms to compile) only when needed.
-_ASCII_OUT_OF_STYLE = re.compile("[\x00-\x09\x0b-\x1f\x7f]|^(?:%|\\.\\.\\.)", re.MULTILINE)
-_OUT_OF_STYLE = "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]|^(?:%|\\.\\.\\.)"
+_ASCII_OUT_OF_STYLE = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
+_OUT_OF_STYLE = "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 
 
 def _out_of_style(text: str) -> bool:
+    if text.startswith(("%", "...")) or "\n%" in text or "\n..." in text:
+        return True
     if text.isascii():
         return _ASCII_OUT_OF_STYLE.search(text) is not None
-    return re.search(_OUT_OF_STYLE, text, re.MULTILINE) is not None
+    return re.search(_OUT_OF_STYLE, text) is not None
 
 
 # A plain scalar may not start with an indicator; "-", "?" and ":" only when a space follows

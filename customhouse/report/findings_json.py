@@ -8,6 +8,7 @@ that silently drops them cannot be audited; they are counted apart in `summary`.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from customhouse.report.findings import Finding
@@ -26,6 +27,41 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 
 
 _LINE = "_json_line"
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _flat(obj: Any) -> dict[str, Any]:
+    """A dataclass whose fields are JSON leaves or tuples of them, as a dict (tuples encode as arrays)."""
+    names = _NAMES.get(obj.__class__)
+    if names is None:
+        names = _NAMES[obj.__class__] = tuple(f.name for f in fields(obj))
+    return {n: getattr(obj, n) for n in names}
+
+
+def _line_dict(f: Finding) -> dict[str, Any]:
+    """`finding_dict` for encoding only: the same JSON text, built without the generic walk (a
+    third of the encoding time of a finding). Tests hold the two to the same text."""
+    d = _flat(f)
+    d["location"] = _flat(f.location)
+    d["frameworks"] = [{"framework": a, "control": b} for a, b in f.frameworks]
+    if f.suppressed is not None:
+        d["suppressed"] = _flat(f.suppressed)
+    if f.misconfiguration is not None:
+        m = d["misconfiguration"] = _flat(f.misconfiguration)
+        m["extra"] = dict(f.misconfiguration.extra)
+    if f.secret is not None:
+        d["secret"] = _flat(f.secret)
+    if f.vulnerability is not None:
+        d["vulnerability"] = _vulnerability(f)
+    return d
+
+
+def _vulnerability(f: Finding) -> dict[str, Any]:
+    v = f.vulnerability
+    assert v is not None
+    d = _flat(v)
+    d["cvss"] = [_flat(c) for c in v.cvss]
+    return d
 
 
 def finding_line(f: Finding) -> str:
@@ -38,7 +74,7 @@ def finding_line(f: Finding) -> str:
     CPUs idle, only joins lines: a sixth of a `k8s` run on 2,000 manifests was this encoding."""
     line = f.__dict__.get(_LINE)
     if line is None:
-        line = f.__dict__[_LINE] = encode(finding_dict(f))
+        line = f.__dict__[_LINE] = encode(_line_dict(f))
     return line
 
 

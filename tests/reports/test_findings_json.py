@@ -103,6 +103,37 @@ def test_one_finding_per_line() -> None:
     assert text.endswith("}\n")
 
 
+def test_encoded_lines_say_what_the_plain_dicts_say() -> None:
+    """Lines are encoded by a walk written for the Finding model; every kind of finding (CVSS
+    records, secret and misconfiguration details, suppressions) gives the generic dict's text."""
+    from dataclasses import replace
+
+    from customhouse.report.findings import Finding, Location, MisconfigDetail, SecretDetail, Suppression
+    from customhouse.report.findings_json import finding_dict, finding_line
+    from customhouse.report.jsonlayout import encode
+
+    misconfig = Finding(
+        id="CH-K8S-PSS-003",
+        kind="misconfiguration",
+        severity="high",
+        title="Privileged container",
+        location=Location(path="deploy.yaml", line=12, column=9, json_path="$.spec.containers[0]"),
+        references=("https://kubernetes.io/docs/concepts/security/pod-security-standards/",),
+        frameworks=(("CIS Kubernetes", "5.2.1"), ("NIST SP 800-190", "4.4.3")),
+        misconfiguration=MisconfigDetail(
+            file_type="kubernetes", snippet="privileged: true", extra=(("pss_check", "privileged"), ("container", "c"))
+        ),
+    ).with_fingerprint()
+    secret = replace(
+        samples.AWS_KEY, secret=SecretDetail(category="cloud", provider="aws", secret="AKIA…", validated=None)
+    )
+    why = Suppression(source="inline", reason="accepted", status="ignored")
+    every = (*samples.ALL, misconfig, secret)
+    for f in (*every, *(replace(f, suppressed=why) for f in every)):
+        assert finding_line(replace(f)) == encode(finding_dict(f))
+    assert any(f.vulnerability and f.vulnerability.cvss for f in samples.ALL)
+
+
 def test_encoded_line_follows_the_finding() -> None:
     """The JSON line is remembered on the (immutable) finding and travels with it from scan
     workers; a changed finding (here suppressed, as the ignore file does) is a new object whose

@@ -42,8 +42,23 @@ CIS_KUBERNETES = "https://www.cisecurity.org/benchmark/kubernetes"
 # settings and locations (also used by the workload hardening checks)
 
 
+_LAST_SETTINGS: tuple[Options, tuple[str, int]] | None = None
+
+
 def pss_settings(options: Options) -> tuple[str, int]:
-    """(level, policy minor version) from Options.extra; bad values are usage errors (exit 2)."""
+    """(level, policy minor version) from Options.extra; bad values are usage errors (exit 2).
+
+    Each of the 19 checks asks for every document, with the same (frozen) options object."""
+    global _LAST_SETTINGS
+    last = _LAST_SETTINGS
+    if last is not None and last[0] is options:
+        return last[1]
+    got = _pss_settings(options)
+    _LAST_SETTINGS = (options, got)
+    return got
+
+
+def _pss_settings(options: Options) -> tuple[str, int]:
     extra = options.extra or {}
     level = extra.get("pss_level") or pss.DEFAULT_LEVEL
     version = extra.get("pss_version") or pss.DEFAULT_VERSION
