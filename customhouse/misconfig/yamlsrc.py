@@ -57,12 +57,25 @@ class LocatedDoc:
 def json_path(path: Path_) -> str:
     out = "$"
     for p in path:
-        out += (
-            f"[{p}]"
-            if isinstance(p, int)
-            else (f".{p}" if str(p).replace("_", "").replace("-", "").isalnum() else f"[{p!r}]")
-        )
+        if p.__class__ is str:
+            seg = _SEGMENTS.get(p)
+            if seg is None:
+                seg = _segment(p)
+                if len(_SEGMENTS) < 10_000:
+                    _SEGMENTS[p] = seg
+            out += seg
+        else:
+            out += _segment(p)
     return out
+
+
+_SEGMENTS: dict[str, str] = {}  # manifests use the same few hundred keys
+
+
+def _segment(p: str | int) -> str:
+    if isinstance(p, int):
+        return f"[{p}]"
+    return f".{p}" if str(p).replace("_", "").replace("-", "").isalnum() else f"[{p!r}]"
 
 
 _STR = "tag:yaml.org,2002:str"
