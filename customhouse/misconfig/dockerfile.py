@@ -296,7 +296,6 @@ def _join_logical(lines: list[str], start: int, escape: str) -> tuple[str, Sourc
     """The logical line starting at physical line `start` (1-based): continuations joined the
     way BuildKit joins them (escape + optional blanks at end of line; comment and blank lines
     inside a continuation dropped). Returns (text, map, last physical line)."""
-    cont = re.compile(re.escape(escape) + r"[ \t]*$")
     parts: list[str] = []
     offs: list[int] = []
     lns: list[int] = []
@@ -314,15 +313,16 @@ def _join_logical(lines: list[str], start: int, escape: str) -> tuple[str, Sourc
             stripped = raw.lstrip()
             col += len(raw) - len(stripped)
             raw = stripped
-        m = cont.search(raw)
-        piece = raw[: m.start()] if m else raw
+        body = raw.rstrip(" \t")
+        cont = bool(escape) and body.endswith(escape)  # the escape character, then only blanks: it goes on
+        piece = body[: -len(escape)] if cont else raw
         parts.append(piece)
         offs.append(pos)
         lns.append(n)
         cols.append(col)
         pos += len(piece)
         first = False
-        if not m:
+        if not cont:
             break
         n += 1
     last = min(n, len(lines)) if lines else start
