@@ -475,7 +475,10 @@ def main(argv: list[str] | None = None) -> None:
         from customhouse import codecache
         from customhouse.cachedir import default_cache_dir
 
-        codecache.install(default_cache_dir())
+        try:
+            codecache.install(default_cache_dir())
+        except RuntimeError:  # no home directory to find a cache in: compile as usual
+            pass
     code = run(argv)
     if argv is None:
         codecache.save()
