@@ -17,6 +17,7 @@ importing customhouse gets the standard library untouched.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import marshal
 import os
 import sys
@@ -34,7 +35,9 @@ def _exec(source: Any, globals_: Any = None, locals_: Any = None) -> None:
     if isinstance(source, str):
         code = _CODE.get(source)
         if code is None:
-            code = compile(source, "<string>", "exec")
+            # as `exec` in dataclasses.py compiles it: without this module's `from __future__`
+            # flags (inherited, they would turn the generated annotations into strings)
+            code = compile(source, "<string>", "exec", flags=0, dont_inherit=True)
             if len(_CODE) < _MAX_ENTRIES:
                 _CODE[source] = code
                 _NEW.add(source)
@@ -42,10 +45,29 @@ def _exec(source: Any, globals_: Any = None, locals_: Any = None) -> None:
     builtins.exec(source, globals_, locals_)
 
 
+#: the table's format: raised when what is stored changes meaning (2: compiled without
+#: inheriting this module's future flags)
+_FORMAT = 2
+
+
 def cache_file(cache_dir: Path) -> Path:
     """Where the table lives: one file per interpreter version."""
     tag = sys.implementation.cache_tag or "python"
-    return cache_dir / "code" / f"dataclasses-{tag}-{sys.hexversion:x}.marshal"
+    return cache_dir / "code" / f"dataclasses-{_FORMAT}-{tag}-{sys.hexversion:x}.marshal"
+
+
+def _private(st: os.stat_result) -> bool:
+    """Owned by this user and writable by nobody else."""
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _private_dirs(path: Path) -> bool:
+    """Whether the table's directory and the cache directory above it are this user's alone:
+    whoever can write there could swap the table (or a symlink) in."""
+    try:
+        return all(_private(os.lstat(d)) and os.path.isdir(d) for d in (path.parent, path.parent.parent))
+    except OSError:
+        return False
 
 
 def install(cache_dir: Path) -> None:
@@ -60,28 +82,40 @@ def install(cache_dir: Path) -> None:
         return
     _FILE = cache_file(cache_dir)
     try:
-        with open(_FILE, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if st.st_uid == os.getuid() and not st.st_mode & 0o022:
-                table = marshal.loads(fh.read())
-                if isinstance(table, dict):
-                    _CODE.update((k, v) for k, v in table.items() if isinstance(k, str) and isinstance(v, CodeType))
+        if _private_dirs(_FILE):
+            fd = os.open(_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as fh:
+                if _private(os.fstat(fh.fileno())):
+                    table = marshal.loads(fh.read())
+                    if isinstance(table, dict):
+                        _CODE.update((k, v) for k, v in table.items() if isinstance(k, str) and isinstance(v, CodeType))
     except (OSError, EOFError, ValueError, TypeError):
         pass  # no table yet, or one we cannot read: compile as usual
     dataclasses.exec = _exec  # type: ignore[attr-defined]  # module globals shadow builtins
 
 
 def save() -> None:
-    """Write the table if this run compiled anything new (an atomic replace; errors ignored)."""
+    """Write the table if this run compiled anything new: to a fresh private file (random name,
+    created exclusively), then renamed over the old one; only into directories that are this
+    user's alone (errors ignored: the table is a shortcut)."""
     if not _NEW or _FILE is None:
         return
-    tmp = _FILE.with_name(f"{_FILE.name}.{os.getpid()}.tmp")
+    import tempfile
+
+    tmp = ""
     try:
-        _FILE.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        _FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private_dirs(_FILE):
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{_FILE.name}.", dir=_FILE.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(marshal.dumps(_CODE))
         os.replace(tmp, _FILE)
+        tmp = ""
         _NEW.clear()
     except (OSError, ValueError):
-        tmp.unlink(missing_ok=True)
+        pass
+    finally:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

@@ -530,7 +530,12 @@ def _received(parts: Iterable[int | tuple[ScanResult, list[Document]]]) -> Itera
             fd = _PART_FILES[index]
             data = os.pread(fd, got, 0)
             while len(data) < got:  # pread may stop short of a large size
-                data += os.pread(fd, got - len(data), len(data))
+                more = os.pread(fd, got - len(data), len(data))
+                if not more:
+                    raise OSError(f"the result of part {index} is cut short ({len(data)} of {got} bytes)")
+                data += more
+            # the workers hold the file open too: emptying it is what frees its memory now
+            os.ftruncate(fd, 0)
             os.close(fd)
             _PART_FILES[index] = -1
             yield pickle.loads(data)

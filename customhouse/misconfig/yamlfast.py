@@ -71,8 +71,8 @@ def _plain_value(text: str) -> tuple[bool, Any]:
     else:
         try:
             got = (False, _constructor.construct_object(yaml.ScalarNode(tag, text), deep=True))
-        except yaml.YAMLError:
-            got = (False, text)  # as yamlsrc keeps an unparsable timestamp: the text
+        except (yaml.YAMLError, ValueError, OverflowError):
+            got = (False, text)  # as yamlsrc keeps an unparsable timestamp (2001-02-30): the text
         _constructor.constructed_objects.clear()
         _constructor.recursive_objects.clear()
     if len(_PLAIN) < 100_000:
@@ -133,8 +133,8 @@ def _key(s: str) -> tuple[Any, str]:
     if c in "'\"":
         key, rest = _scalar(s)
         rest = rest.lstrip(" ")
-        if not rest.startswith(":") or (len(rest) > 1 and rest[1] != " "):
-            raise _Fallback
+        if not rest.startswith(":") or (len(rest) > 1 and rest[1] != " ") or len(s) - len(rest) > 1000:
+            raise _Fallback  # not a key, or longer than the 1,024 characters YAML allows a simple key
         return key, rest[1:].lstrip(" ")
     i = s.find(": ")
     if i < 0:

@@ -152,8 +152,9 @@ class _Converter:
             return node.value
         try:
             return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError:
-            return node.value  # an unparsable timestamp or similar: keep the text
+        except (yaml.YAMLError, ValueError, OverflowError):
+            # an unparsable value (a timestamp like 2001-02-30 raises ValueError): keep the text
+            return node.value
 
     def convert(self, node: yaml.Node, path: Path_) -> Any:
         # Exact classes (the composer makes no subclasses) and locals: this runs once per node.

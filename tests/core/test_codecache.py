@@ -33,8 +33,10 @@ try:
 except dataclasses.FrozenInstanceError:
     frozen = True
 codecache.save()
+ann = Point.__init__.__annotations__
 print(json.dumps({"loaded": loaded, "new": len(codecache._NEW), "repr": repr(p), "eq": p == Point(1, 2),
-                  "hash": hash(p) == hash(Point(1)), "frozen": frozen}))
+                  "hash": hash(p) == hash(Point(1)), "frozen": frozen,
+                  "annotations": ann == {"x": int, "y": int, "tags": tuple[str, ...], "return": None}}))
 """
 
 
@@ -53,6 +55,8 @@ def test_classes_behave_the_same_from_the_table(tmp_path: Path) -> None:
     for run in (first, second):
         assert run["repr"] == "Point(x=1, y=2, tags=())"
         assert run["eq"] is True and run["hash"] is True and run["frozen"] is True
+        # compiled as dataclasses.py compiles it: real annotations, not this package's strings
+        assert run["annotations"] is True
 
 
 def test_untrusted_or_corrupt_tables_are_ignored(tmp_path: Path) -> None:
@@ -65,6 +69,25 @@ def test_untrusted_or_corrupt_tables_are_ignored(tmp_path: Path) -> None:
     os.chmod(table, 0o600)
     assert _run(tmp_path)["loaded"] == 0  # unreadable: compiled as usual, then rewritten
     assert _run(tmp_path)["loaded"] > 0
+
+
+def test_a_directory_others_may_write_is_not_used(tmp_path: Path) -> None:
+    """Whoever can write the table's directory (or the cache directory) could swap the table or
+    a symlink in: then the table is neither read nor written."""
+    _run(tmp_path)
+    table = cache_file(tmp_path)
+    before = table.read_bytes()
+    for shared in (table.parent, tmp_path):
+        os.chmod(shared, 0o777)
+        run = _run(tmp_path)
+        assert run["loaded"] == 0 and run["repr"] == "Point(x=1, y=2, tags=())"
+        assert table.read_bytes() == before and not [p for p in table.parent.iterdir() if p != table]
+        os.chmod(shared, 0o700)
+    table.unlink()
+    table.symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").write_bytes(before)
+    os.chmod(tmp_path / "elsewhere", 0o600)
+    assert _run(tmp_path)["loaded"] == 0  # a symlink is not followed
 
 
 def test_the_command_line_writes_the_table_once(tmp_path: Path) -> None:

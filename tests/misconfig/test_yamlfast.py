@@ -149,6 +149,8 @@ j: 1.5e3
         ("a: b: c\n", False),
         ("%YAML 1.1\n---\na: 1\n", False),
         ("\ufeffa: 1\n", False),
+        ('"' + "k" * 1100 + '": 1\n', False),  # longer than YAML allows a simple key: PyYAML's error
+        ("d: 2001-02-30\nt: 2001-02-03\n", True),  # an impossible date stays text, as in yamlsrc
     ],
 )
 def test_edge_cases(text: str, covered: bool) -> None:

@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
+from typing import Any
 
 from customhouse.misconfig.checks._hostconfig import replace_value
 from customhouse.misconfig.engine import Document, Framework, Options, Violation, check
@@ -42,19 +43,22 @@ CIS_KUBERNETES = "https://www.cisecurity.org/benchmark/kubernetes"
 # settings and locations (also used by the workload hardening checks)
 
 
-_LAST_SETTINGS: tuple[Options, tuple[str, int]] | None = None
+_LAST_SETTINGS: tuple[Any, Any, tuple[str, int]] | None = None
 
 
 def pss_settings(options: Options) -> tuple[str, int]:
     """(level, policy minor version) from Options.extra; bad values are usage errors (exit 2).
 
-    Each of the 19 checks asks for every document, with the same (frozen) options object."""
+    Each of the 19 checks asks for every document: the last answer is kept for the same two
+    values (compared, not trusted by the options object: its `extra` is a mutable mapping)."""
     global _LAST_SETTINGS
+    extra = options.extra
+    level, version = (extra.get("pss_level"), extra.get("pss_version")) if extra else (None, None)
     last = _LAST_SETTINGS
-    if last is not None and last[0] is options:
-        return last[1]
+    if last is not None and last[0] == level and last[1] == version:
+        return last[2]
     got = _pss_settings(options)
-    _LAST_SETTINGS = (options, got)
+    _LAST_SETTINGS = (level, version, got)
     return got
 
 

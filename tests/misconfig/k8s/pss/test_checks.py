@@ -237,6 +237,16 @@ def test_every_pss_check_has_an_engine_case() -> None:
     assert {c.check for c in CASES} == set(pss.CHECK_IDS)
 
 
+def test_settings_follow_the_options_values_not_the_object() -> None:
+    """The settings are remembered between checks, but by their values: a caller who reuses
+    one Options object and changes its `extra` gets the new level at once."""
+    opts = options("restricted")
+    privileged_only = deployment(after={RO: "runAsUser: 0"})
+    assert any(i.startswith("CH-K8S-PSS") for i in ids(scan(privileged_only, opts)))
+    opts.extra["pss_level"] = "privileged"  # type: ignore[index]
+    assert not any(i.startswith("CH-K8S-PSS") for i in ids(scan(privileged_only, opts)))
+
+
 def test_the_hardened_deployment_has_no_finding_at_any_level_or_version() -> None:
     for level in pss.LEVELS:
         for v in ("v1.0", "v1.18", "v1.19", "v1.25", "v1.35", "latest"):
