@@ -20,6 +20,7 @@ import builtins
 import contextlib
 import marshal
 import os
+import stat
 import sys
 from pathlib import Path
 from types import CodeType
@@ -62,12 +63,14 @@ def _private(st: os.stat_result) -> bool:
 
 
 def _private_dirs(path: Path) -> bool:
-    """Whether the table's directory and the cache directory above it are this user's alone:
-    whoever can write there could swap the table (or a symlink) in."""
+    """Whether the table's directory (itself, not a symlink) and the cache directory above it
+    (wherever a symlink leads) are this user's alone: whoever can write there could swap the
+    table in."""
     try:
-        return all(_private(os.lstat(d)) and os.path.isdir(d) for d in (path.parent, path.parent.parent))
+        code, cache = os.lstat(path.parent), os.stat(path.parent.parent)
     except OSError:
         return False
+    return stat.S_ISDIR(code.st_mode) and stat.S_ISDIR(cache.st_mode) and _private(code) and _private(cache)
 
 
 def install(cache_dir: Path) -> None:

@@ -52,15 +52,8 @@ def _line_dict(f: Finding) -> dict[str, Any]:
     if f.secret is not None:
         d["secret"] = _flat(f.secret)
     if f.vulnerability is not None:
-        d["vulnerability"] = _vulnerability(f)
-    return d
-
-
-def _vulnerability(f: Finding) -> dict[str, Any]:
-    v = f.vulnerability
-    assert v is not None
-    d = _flat(v)
-    d["cvss"] = [_flat(c) for c in v.cvss]
+        d["vulnerability"] = v = _flat(f.vulnerability)
+        v["cvss"] = [_flat(c) for c in f.vulnerability.cvss]
     return d
 
 

@@ -90,6 +90,17 @@ def test_a_directory_others_may_write_is_not_used(tmp_path: Path) -> None:
     assert _run(tmp_path)["loaded"] == 0  # a symlink is not followed
 
 
+def test_a_cache_directory_behind_a_symlink_is_used(tmp_path: Path) -> None:
+    """`~/.cache` moved to another disk and linked back is common: the cache directory is
+    judged where its symlink leads (the table's own directory must not be a link)."""
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    assert _run(tmp_path / "link")["loaded"] == 0
+    assert cache_file(real).is_file()
+    assert _run(tmp_path / "link")["loaded"] > 0
+
+
 def test_the_command_line_writes_the_table_once(tmp_path: Path) -> None:
     manifest = tmp_path / "pod.yaml"
     manifest.write_text(

@@ -485,7 +485,6 @@ class _Image:
 
 
 def _images(doc: Document) -> Iterator[_Image]:
-
     for t in _templates(doc):
         for c in _containers(t, ephemeral=True):
             img = c.data.get("image")
