@@ -42,6 +42,18 @@ class InputError(CustomhouseError):
     exit_code = EXIT_INPUT
 
 
+class DocumentError(InputError):
+    """A file that cannot be read as its type claims; `line` is 1-based (0 when unknown).
+
+    The runner reports it as a warning naming the file and line and scans the rest of the
+    tree. Here, not with the YAML reader, so the Dockerfile parser raises it without importing
+    PyYAML."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 class HostileInputError(InputError):
     """Input that looks crafted to escape or exhaust us (path traversal, bombs, loops).
 

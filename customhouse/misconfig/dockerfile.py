@@ -23,7 +23,7 @@ leaves to the build, and the checks need, is done here:
 
 Input that `docker build` would reject before running anything (no instructions, an unknown
 instruction, instructions before the first FROM, an unterminated heredoc, binary content) raises
-`YamlError` with the file and line, which the runner reports as a warning and moves on.
+`DocumentError` with the file and line, which the runner reports as a warning and moves on.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from customhouse.errors import DocumentError
 from customhouse.misconfig import shell
 from customhouse.misconfig.imageref import ImageRef, parse_image_ref
-from customhouse.misconfig.yamlsrc import YamlError
 
 T = TypeVar("T")
 
@@ -619,9 +619,9 @@ def _directives(lines: list[str]) -> dict[str, str]:
     return out
 
 
-def _fail(path: str, line: int, reason: str) -> YamlError:
+def _fail(path: str, line: int, reason: str) -> DocumentError:
     where = f"{path}:{line}" if line > 0 else path
-    return YamlError(f"{where}: {reason}", line)
+    return DocumentError(f"{where}: {reason}", line)
 
 
 def _go_error_line(message: str, lines: list[str]) -> int:

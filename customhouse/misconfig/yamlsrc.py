@@ -15,19 +15,15 @@ from typing import Any, ClassVar
 
 import yaml
 
-from customhouse.errors import InputError
+from customhouse.errors import DocumentError
 from customhouse.misconfig import yamlfast
 
 MAX_EXPANDED_NODES = 2_000_000
 Path_ = tuple[str | int, ...]
 
 
-class YamlError(InputError):
-    """A document that cannot be read; `line` is 1-based (0 when unknown)."""
-
-    def __init__(self, message: str, line: int = 0) -> None:
-        super().__init__(message)
-        self.line = line
+class YamlError(DocumentError):
+    """A YAML (or TOML) document that cannot be read; `line` is 1-based (0 when unknown)."""
 
 
 @dataclass

@@ -22,11 +22,11 @@ from customhouse.misconfig.checks._hostconfig import (
     child_indent,
     falsy,
     insert_after,
-    is_interpolated,
     is_loopback,
     replace_value,
     truthy,
 )
+from customhouse.misconfig.checks._secretvalues import secret_reason
 from customhouse.misconfig.engine import Document, Framework, Options, Violation, check
 from customhouse.misconfig.yamlsrc import LocatedDoc, json_path
 
@@ -864,88 +864,6 @@ def admin_ports(doc: Document, options: Options) -> Iterable[Violation]:
 
 # --------------------------------------------------------------------------------------------
 # secrets
-
-
-_SECRET_WORDS = frozenset(
-    {"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "TOKEN", "APIKEY", "CREDENTIAL", "CREDENTIALS"}
-)
-_SECRET_WORDS |= frozenset({"PASSPHRASE", "PRIVATEKEY", "ACCESSKEY", "SECRETKEY", "AUTHTOKEN"})
-_KEY_QUALIFIERS = frozenset(
-    _wordset(
-        "API ACCESS SECRET PRIVATE AUTH ENCRYPTION SIGNING MASTER CLIENT APP SERVICE ACCOUNT LICENSE "
-        "SESSION HMAC JWT SSH CRYPT CRYPTO ENC"
-    )
-)
-# a last word that makes the variable describe a secret rather than hold it
-_NOT_SECRET_SUFFIX = frozenset(
-    _wordset(
-        "FILE PATH DIR ID NAME USER USERNAME HOST PORT URL URI ENDPOINT LENGTH LEN SIZE TTL EXPIRY "
-        "EXPIRES EXPIRATION TIMEOUT AGE LIFETIME ENABLED ENABLE DISABLED REQUIRED MODE TYPE ALGORITHM ALG "
-        "FORMAT HEADER FIELD PARAM VERSION POLICY ROTATION HASH COUNT MIN MAX ATTEMPTS RETRIES REGEX "
-        "PATTERN ISSUER AUDIENCE SCOPE PREFIX LOCATION PROVIDER BACKEND STORE SOURCE METHOD STRENGTH "
-        "COMPLEXITY RESET CMD COMMAND"
-    )
-)
-_CREDENTIAL_VALUES = (
-    ("an AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})\b")),
-    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a Stripe live key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
-    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")),
-)
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/:@\s]*:([^/@\s]+)@", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"^(?:<[^>]*>|\*+|x{3,}|\.\.\.|null|none|true|false|yes|no|on|off|-)$", re.IGNORECASE)
-_DEFAULTED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*:?-(.+)\}$")
-
-
-def _words(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.upper()) if w]
-
-
-def secret_name(name: str) -> bool:
-    """Whether an environment variable's name says it holds a secret (DB_PASSWORD, apiKey...)."""
-    words = _words(name)
-    if not words or words == ["PWD"] or words[-1] in _NOT_SECRET_SUFFIX:
-        return False
-    joined = "".join(words)
-    if any(w in _SECRET_WORDS for w in words) or joined in _SECRET_WORDS:
-        return True
-    for i, w in enumerate(words):
-        if w == "KEY" and (i == 0 or words[i - 1] in _KEY_QUALIFIERS or len(words) == 1):
-            return True
-        if w.endswith("KEY") and w[:-3] in _KEY_QUALIFIERS:
-            return True
-    return False
-
-
-def secret_reason(name: str, value: Any) -> str:
-    """Why `name=value` looks like a credential written into the file, or "" if it does not."""
-    if value is None or isinstance(value, bool):
-        return ""
-    text = str(value).strip()
-    if not text or is_interpolated(text):
-        return ""
-    for what, rx in _CREDENTIAL_VALUES:
-        if rx.search(text):
-            return f"its value looks like {what}"
-    m = _URL_PASSWORD.match(text)
-    if m and not m.group(1).startswith("$"):
-        return "its value is a URL with an embedded password"
-    d = _DEFAULTED.match(text)
-    if d:
-        default = d.group(1).strip()
-        if secret_name(name) and default and not default.startswith("$") and not _PLACEHOLDER.match(default):
-            return "its name says it is a secret and the interpolation has a hard-coded default"
-        return ""
-    if re.search(r"\$\{?[A-Za-z_]", text.replace("$$", "")):  # `$$` is a literal dollar sign
-        return ""  # mixes in interpolated parts: the secret part comes from the environment
-    if secret_name(name) and not _PLACEHOLDER.match(text) and not text.startswith(("/", "./")):
-        return "its name says it is a secret and it has a literal value"
-    return ""
 
 
 def _mask_line(line: str, value: str) -> str:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from customhouse.misconfig import shell
-from customhouse.misconfig.checks.compose import secret_name, secret_reason
+from customhouse.misconfig.checks._secretvalues import secret_name, secret_reason
 from customhouse.misconfig.checks.imageconfig import SecretHit, redact, secret_file_name, text_hits
 from customhouse.misconfig.dockerfile import DockerfileModel, Instruction, RunScript, Stage, expand
 from customhouse.misconfig.engine import Document, Framework, Options, Violation, check

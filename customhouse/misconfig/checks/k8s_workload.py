@@ -36,7 +36,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from customhouse.misconfig.checks.compose import SOCKET_DIRS, SOCKET_NAMES, secret_reason
+from customhouse.misconfig.checks._secretvalues import secret_reason
+from customhouse.misconfig.checks.compose import SOCKET_DIRS, SOCKET_NAMES
 from customhouse.misconfig.checks.k8s_pss import at_object, document_objects, document_templates, full_path
 from customhouse.misconfig.engine import Document, Framework, Options, Violation, check
 from customhouse.misconfig.imageref import parse_image_ref

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from customhouse.misconfig.checks.compose import parse_port, secret_name, sensitive_host_path
+from customhouse.misconfig.checks._secretvalues import secret_name
+from customhouse.misconfig.checks.compose import parse_port, sensitive_host_path
 from customhouse.misconfig.engine import Options, all_checks
 
 from .util import Case, apply_fix, compose_oracle, hits, line_of, lines, replacement, scan, snippet, validate_compose

@@ -1,0 +1,104 @@
+"""The substring tests put before the secret patterns never change an answer.
+
+Every pattern of the Dockerfile, compose, image-configuration and Kubernetes secret checks is
+guarded by strings one of which each of its matches must contain. The oracle is the same
+function with every guard emptied (the empty string is in every text), so each pattern runs
+on every input as it did before the guards; the inputs are secrets of every shape, names
+spelled with separators inside their words, and seeded mutations of both.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from customhouse.misconfig.checks import _secretvalues, imageconfig
+
+SEEDS = [
+    "API_K_E_Y=abcdefgh1234",
+    "aPi.KeY=zzzz1234",
+    "p_w_d=abcdef",
+    "MY.SECRET=val123",
+    "DB-PASS=hunter22",
+    "passWORD=abcd",
+    "X=1 TOKEN=abcdefg npm publish",
+    "--password hunter2",
+    "--token='abcd efgh'",
+    "--api-key=abcd1234",
+    "key=abcdef",
+    "PATH=/usr/bin DEBIAN_FRONTEND=noninteractive apt-get install -y curl",
+    "git clone https://user:p4ssw0rd@example.com/x.git",
+    "curl -H 'Authorization: Bearer abcdefghijk' https://example.com",
+    "AKIA" + "B" * 16,
+    "A3TX" + "C" * 16,
+    "ghp_" + "a" * 36,
+    "ghs_" + "z" * 40,
+    "github_pat_" + "a" * 70,
+    "glpat-" + "a" * 20,
+    "xoxb-1234567890abc",
+    "npm_" + "a" * 36,
+    "pypi-AgEIcHlwaS5vcmc" + "a" * 40,
+    "sk_live_" + "a" * 24,
+    "rk_live_" + "b" * 30,
+    "AIza" + "a" * 35,
+    "eyJabcdefghij.eyJabcdefghij.abcdefghij",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "-----BEGIN PRIVATE KEY BLOCK-----",
+    "${DB_PASSWORD:-s3cr3tvalue}",
+    "echo $$SECRET_TOKEN=abc",
+]
+ALPHABET = "aAkKeEyYpPsSwWdDtToOnN_-.=:/@ $\"'{}xX0123456789-BEGIN"
+
+
+def _texts(n: int) -> list[str]:
+    rnd = random.Random(20261124)
+    out = list(SEEDS)
+    for _ in range(n):
+        s = list(rnd.choice(SEEDS))
+        for _ in range(rnd.randint(0, 4)):
+            i = rnd.randint(0, len(s))
+            op = rnd.random()
+            if op < 0.4:
+                s.insert(i, rnd.choice(ALPHABET))
+            elif s and op < 0.7:
+                del s[min(i, len(s) - 1)]
+            elif s:
+                s[min(i, len(s) - 1)] = rnd.choice(ALPHABET)
+        out.append("".join(s))
+    return out
+
+
+def _answers(texts: list[str]) -> list[tuple[object, ...]]:
+    out = []
+    for t in texts:
+        name, _, value = t.partition("=")
+        out.append(
+            (
+                imageconfig.text_hits(t),
+                imageconfig.assignment_hits(name, value),
+                _secretvalues.secret_reason(name, value),
+                _secretvalues.secret_reason("", t),
+            )
+        )
+    return out
+
+
+def test_guards_change_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = _texts(6000)
+    guarded = _answers(texts)
+    assert sum(1 for a in guarded if a[0] or a[2] or a[3]) > 1000  # the inputs do hold secrets
+    monkeypatch.setattr(imageconfig, "_TOKEN_PATTERNS", tuple((k, ("",), p) for k, _, p in imageconfig._TOKEN_PATTERNS))
+    monkeypatch.setattr(imageconfig, "_URL_MARK", "")
+    monkeypatch.setattr(imageconfig, "_AUTH_MARK", "")
+    monkeypatch.setattr(imageconfig, "_NAME_MARKS", ("",))
+    monkeypatch.setattr(
+        _secretvalues, "_CREDENTIAL_VALUES", tuple((w, ("",), p) for w, _, p in _secretvalues._CREDENTIAL_VALUES)
+    )
+    assert _answers(texts) == guarded
+
+
+@pytest.mark.parametrize("name", ["API_K_E_Y", "aPi.KeY", "P-A-S-S-W-O-R-D", "S.E.C.R.E.T"])
+def test_names_with_separators_inside_words_still_found(name: str) -> None:
+    # the guard looks for "key", "pass", "secret" with `_`, `-` and `.` taken out first
+    assert imageconfig.text_hits(f"{name}=abcdefgh1234")
