@@ -70,7 +70,7 @@ def _texts(n: int) -> list[str]:
 
 
 def _answers(texts: list[str]) -> list[tuple[object, ...]]:
-    out = []
+    out: list[tuple[object, ...]] = []
     for t in texts:
         name, _, value = t.partition("=")
         out.append(
