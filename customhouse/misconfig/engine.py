@@ -47,6 +47,11 @@ class Framework:
     pss: str = ""  # Pod Security Standards control (issue 5)
 
     def pairs(self) -> tuple[tuple[str, str], ...]:
+        """(framework, control) for each one set; remembered on the (immutable) instance, since
+        every finding of the check asks."""
+        got: tuple[tuple[str, str], ...] | None = self.__dict__.get("_pairs")
+        if got is not None:
+            return got
         out = []
         for name, value in (
             ("CIS Docker Benchmark", self.cis_docker),
@@ -57,7 +62,8 @@ class Framework:
         ):
             if value:
                 out.append((name, value))
-        return tuple(out)
+        got = self.__dict__["_pairs"] = tuple(out)
+        return got
 
 
 @dataclass(frozen=True)

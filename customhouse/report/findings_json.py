@@ -9,9 +9,10 @@ that silently drops them cannot be audited; they are counted apart in `summary`.
 from __future__ import annotations
 
 from dataclasses import fields
+from json.encoder import encode_basestring_ascii as _plain  # what json.dumps writes for a str
 from typing import Any
 
-from customhouse.report.findings import Finding
+from customhouse.report.findings import Finding, Location, MisconfigDetail
 from customhouse.report.jsonlayout import Encoded, dump_json, encode
 from customhouse.report.scan_report import ScanReport, summary, tool_version
 
@@ -57,6 +58,171 @@ def _line_dict(f: Finding) -> dict[str, Any]:
     return d
 
 
+# Values that recur from finding to finding (a check's title, description, fix, references and
+# frameworks; the scan's target; a file's path; the empty tail of a location) encoded once.
+# Keyed by the value, and only values of exact types whose equal values encode alike: a string
+# keeps its hash, so a lookup costs less than encoding it again.
+_TEXT: dict[str, str] = {}
+_LISTS: dict[tuple[str, ...], str] = {}
+_FRAMEWORKS: dict[tuple[tuple[str, str], ...], str] = {}
+_TAILS: dict[tuple[str | int, ...], str] = {}
+_CACHE_MAX = 8192
+
+
+def _text(value: str) -> str:
+    got = _TEXT.get(value)
+    if got is None:
+        got = _plain(value)
+        if len(_TEXT) < _CACHE_MAX:
+            _TEXT[value] = got
+    return got
+
+
+def _references(value: tuple[str, ...]) -> str:
+    got = _LISTS.get(value)
+    if got is None:
+        got = encode(value)
+        if len(_LISTS) < _CACHE_MAX:
+            _LISTS[value] = got
+    return got
+
+
+def _frameworks(value: tuple[tuple[str, str], ...]) -> str:
+    got = _FRAMEWORKS.get(value)
+    if got is None:
+        got = encode([{"framework": a, "control": b} for a, b in value])
+        if len(_FRAMEWORKS) < _CACHE_MAX:
+            _FRAMEWORKS[value] = got
+    return got
+
+
+def _location_tail(loc: Location) -> str:
+    """The location's fields after `end_line`, with the brace that closes it."""
+    key = (
+        loc.layer_digest,
+        loc.layer_index,
+        loc.created_by,
+        loc.resource_kind,
+        loc.resource_namespace,
+        loc.resource_name,
+        loc.json_path,
+    )
+    got = _TAILS.get(key)
+    if got is None:
+        got = encode(dict(zip(_TAIL_KEYS, key, strict=True)))
+        got = ", " + got[1:]
+        if len(_TAILS) < _CACHE_MAX:
+            _TAILS[key] = got
+    return got
+
+
+_TAIL_KEYS = (
+    "layer_digest",
+    "layer_index",
+    "created_by",
+    "resource_kind",
+    "resource_namespace",
+    "resource_name",
+    "json_path",
+)
+
+
+def _exact(f: Finding, m: MisconfigDetail) -> bool:
+    """Whether every value the shortcut writes has the exact type it expects (no subclass of str
+    or int, whose JSON may differ, or whose equal values may encode apart)."""
+    loc = f.location
+    strs = (
+        f.id,
+        f.kind,
+        f.severity,
+        f.title,
+        f.message,
+        f.target,
+        f.fix,
+        f.fingerprint,
+        loc.path,
+        loc.layer_digest,
+        loc.created_by,
+        loc.resource_kind,
+        loc.resource_namespace,
+        loc.resource_name,
+        loc.json_path,
+        m.file_type,
+        m.snippet,
+        m.replacement,
+        m.check_source,
+        m.description,
+        *f.references,
+    )
+    return (
+        all(type(t) is str for t in strs)
+        and all(type(i) is int for i in (loc.line, loc.column, loc.end_line, loc.layer_index))
+        and type(f.references) is tuple
+        and type(f.frameworks) is tuple
+        and all(type(p) is tuple and len(p) == 2 and type(p[0]) is str and type(p[1]) is str for p in f.frameworks)
+    )
+
+
+def _misconfig_line(f: Finding) -> str | None:
+    """`encode(_line_dict(f))` for a misconfiguration finding, or None for any other kind (and
+    for values of types the shortcut does not write, `_exact`).
+
+    Written field by field in the dataclasses' order, with the recurring values encoded once:
+    a quarter of the time of the dict walk on the findings of 500 Dockerfiles. Tests hold it
+    to the generic encoding (`finding_dict`) on every kind of finding and on odd text."""
+    m, loc = f.misconfiguration, f.location
+    if m is None or f.vulnerability is not None or f.secret is not None or not _exact(f, m):
+        return None
+    return "".join(
+        (
+            '{"id": ',
+            _text(f.id),
+            ', "kind": ',
+            _text(f.kind),
+            ', "severity": ',
+            _text(f.severity),
+            ', "title": ',
+            _text(f.title),
+            ', "message": ',
+            _plain(f.message),
+            ', "target": ',
+            _text(f.target),
+            ', "location": {"path": ',
+            _text(loc.path),
+            ', "line": ',
+            str(loc.line),
+            ', "column": ',
+            str(loc.column),
+            ', "end_line": ',
+            str(loc.end_line),
+            _location_tail(loc),
+            ', "fix": ',
+            _text(f.fix),
+            ', "references": ',
+            _references(f.references),
+            ', "frameworks": ',
+            _frameworks(f.frameworks),
+            ', "suppressed": ',
+            "null" if f.suppressed is None else encode(_flat(f.suppressed)),
+            ', "fingerprint": ',
+            _plain(f.fingerprint),
+            ', "vulnerability": null, "misconfiguration": {"file_type": ',
+            _text(m.file_type),
+            ', "snippet": ',
+            _plain(m.snippet),
+            ', "replacement": ',
+            _plain(m.replacement),
+            ', "check_source": ',
+            _text(m.check_source),
+            ', "description": ',
+            _text(m.description),
+            ', "extra": ',
+            encode(dict(m.extra)) if m.extra else "{}",
+            '}, "secret": null}',
+        )
+    )
+
+
 def finding_line(f: Finding) -> str:
     """The finding as its line of the JSON report, remembered on the finding.
 
@@ -67,7 +233,10 @@ def finding_line(f: Finding) -> str:
     CPUs idle, only joins lines: a sixth of a `k8s` run on 2,000 manifests was this encoding."""
     line = f.__dict__.get(_LINE)
     if line is None:
-        line = f.__dict__[_LINE] = encode(_line_dict(f))
+        line = _misconfig_line(f)
+        if line is None:
+            line = encode(_line_dict(f))
+        f.__dict__[_LINE] = line
     return line
 
 

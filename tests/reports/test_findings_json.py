@@ -156,3 +156,67 @@ def test_encoded_line_follows_the_finding() -> None:
     assert json.loads(finding_line(g))["suppressed"]["reason"] == "rotated"
     report = samples.report((*samples.ALL, f, g))
     assert render_json(report) == dump_json(report_dict(report), inline_depth=2)
+
+
+def test_misconfiguration_lines_written_field_by_field_match_the_generic_encoding() -> None:
+    """Misconfiguration findings are written field by field with recurring values encoded once
+    (`_misconfig_line`); odd text (quotes, control characters, non-ASCII, lone surrogates),
+    every optional part, repeated values and values of subclassed types give the generic text."""
+    import random
+    from dataclasses import replace
+
+    from customhouse.report.findings import Finding, Location, MisconfigDetail, Suppression
+    from customhouse.report.findings_json import _misconfig_line, finding_dict, finding_line
+    from customhouse.report.jsonlayout import encode
+
+    class Text(str):
+        pass
+
+    rnd = random.Random(7)
+    odd = ["", "plain", 'quote " and \\ back', "tab\tnew\nline\x00nul\x1f", "ünï 𝄞 \u2028", "lone \udc80", "</script>"]
+
+    def text() -> str:
+        return "".join(rnd.choice(odd) for _ in range(rnd.randint(0, 3)))
+
+    shortcut = 0
+    for i in range(400):
+        f = Finding(
+            id=rnd.choice(["CH-DF-001", "CH-DC-019", text()]),
+            kind="misconfiguration",
+            severity=rnd.choice(["low", "high"]),
+            title=text(),
+            message=text(),
+            target=rnd.choice(["/tree", text()]),
+            location=Location(
+                path=text(),
+                line=rnd.randint(0, 99),
+                column=rnd.randint(0, 9),
+                end_line=rnd.randint(0, 99),
+                layer_digest=rnd.choice(["", "sha256:ab"]),
+                layer_index=rnd.choice([-1, 0, 3]),
+                created_by=text(),
+                resource_kind=rnd.choice(["", "Pod"]),
+                resource_namespace=text(),
+                resource_name=text(),
+                json_path=text(),
+            ),
+            fix=text(),
+            references=tuple(text() for _ in range(rnd.randint(0, 3))),
+            frameworks=tuple((text(), text()) for _ in range(rnd.randint(0, 3))),
+            suppressed=rnd.choice([None, Suppression(source="inline", reason=text(), status="ignored")]),
+            fingerprint=text(),
+            misconfiguration=MisconfigDetail(
+                file_type=rnd.choice(["dockerfile", "kubernetes"]),
+                snippet=text(),
+                replacement=text(),
+                check_source=rnd.choice(["builtin", "rego:" + text()]),
+                description=text(),
+                extra=rnd.choice([(), (("pss_check", text()),), (("n", 3), ("ok", True), ("l", [1, "x"]))]),  # type: ignore[list-item]
+            ),
+        )
+        if i % 50 == 0:  # a subclass of str where a str is expected: the generic walk writes it
+            f = replace(f, title=Text(f.title))
+        shortcut += _misconfig_line(f) is not None
+        assert finding_line(replace(f)) == encode(finding_dict(f)), i
+        assert finding_line(replace(f)) == encode(finding_dict(f)), i  # again, from the caches
+    assert shortcut == 400 - 8
