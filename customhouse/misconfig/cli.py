@@ -347,6 +347,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             cache_dir=args.cache_dir,
             worker_finish=worker_finish(args.format),
+            one_shot=True,
         )
 
     warnings = list(result.warnings)

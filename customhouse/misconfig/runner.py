@@ -11,6 +11,7 @@ describes the rules.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
@@ -441,6 +442,7 @@ class _TreeJob:
     secrets: bool
     cache_dir: Path | None  # of the compiled secret rules
     worker_finish: Callable[[list[Finding]], None] | None = None
+    one_shot: bool = False  # the caller scans nothing more in this process (`scan_tree`)
 
 
 def _secret_scanner(job: _TreeJob) -> Any:
@@ -495,52 +497,17 @@ def _scan_part(job: _TreeJob, lo: int, hi: int) -> tuple[ScanResult, list[Docume
     return result, k8s_docs
 
 
-def _forked_part(part: tuple[int, int, int]) -> int | tuple[ScanResult, list[Document]]:
-    """A worker's part of the scan: the job is the one the parent set before forking.
-
-    With a memory file for the part (`_PART_FILES`), the pickled result is written there and
-    only its size goes back through the pool's pipe: a part's result is about a megabyte, and
-    pushed through the pipe 64 KiB at a time it kept the worker waiting for the parent to read
-    (a sixth of each worker's time on 2,000 manifests)."""
+def _forked_part(part: tuple[int, int]) -> tuple[ScanResult, list[Document]]:
+    """A pool worker's part of the scan (where there are no memory files: `_fork_pool` is the
+    usual way); the job is the one the parent set before forking."""
     import gc
 
     gc.disable()  # a short-lived worker whose allocations all survive until they are sent back
     assert _JOB is not None
-    index, lo, hi = part
-    result, docs = _scan_part(_JOB, lo, hi)
+    result, docs = _scan_part(_JOB, *part)
     if _JOB.worker_finish is not None:
         _JOB.worker_finish(result.findings)
-    if not _PART_FILES:
-        return result, docs
-    import pickle
-
-    data = memoryview(pickle.dumps((result, docs), protocol=pickle.HIGHEST_PROTOCOL))
-    fd, done = _PART_FILES[index], 0
-    while done < len(data):
-        done += os.write(fd, data[done:])
-    return len(data)
-
-
-def _received(parts: Iterable[int | tuple[ScanResult, list[Document]]]) -> Iterator[tuple[ScanResult, list[Document]]]:
-    """The workers' results in part order, read from the parts' memory files when they used them."""
-    import pickle
-
-    for index, got in enumerate(parts):
-        if isinstance(got, int):
-            fd = _PART_FILES[index]
-            data = os.pread(fd, got, 0)
-            while len(data) < got:  # pread may stop short of a large size
-                more = os.pread(fd, got - len(data), len(data))
-                if not more:
-                    raise OSError(f"the result of part {index} is cut short ({len(data)} of {got} bytes)")
-                data += more
-            # the workers hold the file open too: emptying it is what frees its memory now
-            os.ftruncate(fd, 0)
-            os.close(fd)
-            _PART_FILES[index] = -1
-            yield pickle.loads(data)
-        else:
-            yield got
+    return result, docs
 
 
 def _part_files(n: int) -> list[int]:
@@ -556,9 +523,6 @@ def _part_files(n: int) -> list[int]:
             os.close(fd)
         return []
     return fds
-
-
-_PART_FILES: list[int] = []
 
 
 def _merge(parts: Iterable[tuple[ScanResult, list[Document]]]) -> tuple[ScanResult, list[Document]]:
@@ -578,7 +542,8 @@ def _merge(parts: Iterable[tuple[ScanResult, list[Document]]]) -> tuple[ScanResu
 
 
 def _types_present(job: _TreeJob) -> tuple[int, set[str]]:
-    """How many files of the tree may be scanned (by their names), and the file types they may be."""
+    """How many files of the tree may be scanned (by their names), and the file types they may be
+    that the job scans."""
     candidates = 0
     present: set[str] = set()
     for _, rel in job.files:
@@ -586,6 +551,8 @@ def _types_present(job: _TreeJob) -> tuple[int, set[str]]:
         if kind is not None:
             candidates += 1
             present.update(_CONTENT_TYPES.get(kind, (kind,)))
+    if job.file_types:
+        present.intersection_update(job.file_types)
     return candidates, present
 
 
@@ -628,22 +595,112 @@ def _scan_files(job: _TreeJob, jobs: int) -> tuple[ScanResult, list[Document]]:
     candidates, present = _types_present(job)
     if jobs <= 1 or job.policies is not None or candidates < PARALLEL_MIN_FILES or not _fork_safe():
         return _scan_part(job, 0, n)
-    import multiprocessing
-
     _prepare_fork(job, present)
     n_parts = jobs * 8  # small parts even out files of very different sizes between the workers
-    parts = [(i, n * i // n_parts, n * (i + 1) // n_parts) for i in range(n_parts)]
+    parts = [(n * i // n_parts, n * (i + 1) // n_parts) for i in range(n_parts)]
+    files = _part_files(n_parts)
+    if files:
+        # this process takes parts too when that cannot load BuildKit's parser into it (no
+        # Dockerfile in the tree), or when the caller will not fork again (`one_shot`)
+        return _fork_pool(job, parts, jobs, files, job.one_shot or "dockerfile" not in present)
+    import multiprocessing
+
     _JOB = job
-    _PART_FILES[:] = _part_files(n_parts)
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            return _merge(_received(pool.imap(_forked_part, parts)))
+            return _merge(pool.imap(_forked_part, parts))
     finally:
         _JOB = None
-        for fd in _PART_FILES:
-            if fd >= 0:
-                os.close(fd)
-        _PART_FILES.clear()
+
+
+def _fork_pool(
+    job: _TreeJob, parts: list[tuple[int, int]], jobs: int, files: list[int], works: bool
+) -> tuple[ScanResult, list[Document]]:
+    """The parts over forked children, and over this process too when it `works` (`jobs`
+    processes in all either way).
+
+    The parts' numbers wait in a pipe that every process reads two bytes at a time (a read of
+    one whole record is atomic), so a process that is done early takes the next part. A child
+    writes each part's pickled result into that part's memory file and exits; this process
+    keeps its own parts' results as they are, unpickled. A part no child finished (its file
+    empty, or cut short by a child that died) is scanned here afterwards: the result is always
+    whole. No pool: its import, its three threads and its pipe cost more than they carry."""
+    import pickle
+    import signal
+
+    r, w = os.pipe()
+    try:
+        os.write(w, b"".join(i.to_bytes(2, "big") for i in range(len(parts))))
+    finally:
+        os.close(w)  # so a read past the last record ends at once in every process
+    children: list[int] = []
+    mine: dict[int, tuple[ScanResult, list[Document]]] = {}
+    try:
+        for _ in range(jobs - 1 if works else jobs):
+            try:
+                pid = os.fork()
+            except OSError:
+                break  # a process limit: fewer helpers; every part still gets done below
+            if pid == 0:  # a child: take parts until none is left, then exit without any cleanup
+                code = 1
+                try:
+                    import gc
+
+                    gc.disable()  # short-lived; what it allocates is sent back or dropped at exit
+                    while len(rec := os.read(r, 2)) == 2:
+                        index = int.from_bytes(rec, "big")
+                        result, docs = _scan_part(job, *parts[index])
+                        if job.worker_finish is not None:
+                            job.worker_finish(result.findings)
+                        data = memoryview(pickle.dumps((result, docs), protocol=pickle.HIGHEST_PROTOCOL))
+                        done = 0
+                        while done < len(data):
+                            done += os.pwrite(files[index], data[done:], done)
+                    code = 0
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        if works or not children:
+            while len(rec := os.read(r, 2)) == 2:
+                index = int.from_bytes(rec, "big")
+                mine[index] = _scan_part(job, *parts[index])
+        while children:
+            os.waitpid(children[-1], 0)
+            children.pop()
+        out = []
+        for index, (lo, hi) in enumerate(parts):
+            got = mine.pop(index, None) or _read_part(files[index]) or _scan_part(job, lo, hi)
+            out.append(got)
+        return _merge(out)
+    finally:
+        os.close(r)
+        for pid in children:  # this process failed or was interrupted before they were done
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+        for fd in files:
+            os.close(fd)
+
+
+def _read_part(fd: int) -> tuple[ScanResult, list[Document]] | None:
+    """A part's result from its memory file, or None when no child wrote it whole."""
+    import pickle
+
+    size = os.fstat(fd).st_size
+    if not size:
+        return None
+    data = os.pread(fd, size, 0)
+    while len(data) < size:
+        more = os.pread(fd, size - len(data), len(data))
+        if not more:
+            return None
+        data += more
+    os.ftruncate(fd, 0)
+    try:
+        got: tuple[ScanResult, list[Document]] = pickle.loads(data)
+    except Exception:  # cut short by a child that died while writing it
+        return None
+    return got
 
 
 def scan_tree(
@@ -661,6 +718,7 @@ def scan_tree(
     jobs: int = 0,
     cache_dir: Path | None = None,
     worker_finish: Callable[[list[Finding]], None] | None = None,
+    one_shot: bool = False,
 ) -> ScanResult:
     """Scan every file under `root` whose type is recognised (docs/checks.md lists the types).
 
@@ -675,6 +733,9 @@ def scan_tree(
     the work is split over processes, is called in each worker on the findings of its part
     before they are sent back: per-finding work the caller would otherwise do alone afterwards
     (encoding the report, `findings_json.encode_in_workers`) runs on every CPU instead.
+    `one_shot` says the caller scans nothing more in this process (the command line): the
+    process then takes parts of the work itself instead of waiting for its workers, and loads
+    BuildKit's parser for them, after which it can fork no workers for another scan.
     """
     if not root.exists():
         raise InputError(f"{root}: no such file or directory")
@@ -701,6 +762,7 @@ def scan_tree(
         secrets=secrets,
         cache_dir=cache_dir,
         worker_finish=worker_finish,
+        one_shot=one_shot,
     )
     result, k8s_docs = _scan_files(job, jobs if jobs > 0 else usable_cpus())
     if k8s_docs and misconfig:

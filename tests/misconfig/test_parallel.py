@@ -198,6 +198,103 @@ def test_api_parts_merge_in_file_order(tree: Path, tmp_path: Path) -> None:
     assert len(r["warnings"][0]) == 3 and r["skipped"][0] == 3 and len(r["findings"][0]) > 100
 
 
+_FAILING_CHILD_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+from customhouse.misconfig import runner
+tree, cache, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+parent, scan_part = os.getpid(), runner._scan_part
+def dies_on_a_part(job, lo, hi):
+    if os.getpid() != parent and lo > 0:  # every child dies at its first part but the first one
+        os._exit(7)
+    return scan_part(job, lo, hi)
+runner._scan_part = dies_on_a_part
+forked_children = []
+real_fork = os.fork
+def counting_fork():
+    pid = real_fork()
+    if pid:
+        forked_children.append(pid)
+    return pid
+os.fork = counting_fork
+per_file_children = []
+scan_files = runner._scan_files
+def counted(job, jobs):
+    got = scan_files(job, jobs)
+    per_file_children.append(len(forked_children))  # before the tree-level checks fork theirs
+    return got
+runner._scan_files = counted
+if mode == "manifests":
+    got = runner.scan_tree(tree, jobs=3, cache_dir=cache, file_types=("kubernetes",))
+else:
+    got = runner.scan_tree(tree, jobs=3, cache_dir=cache, one_shot=mode == "one-shot")
+os.fork = real_fork
+runner._scan_part = scan_part
+print(json.dumps({
+    "children": per_file_children[0],
+    "fork_safe_after": runner._fork_safe(),
+    "go_loaded": "dockerfile" in sys.modules,
+    "findings": [f.fingerprint for f in got.findings], "warnings": got.warnings, "scanned": got.scanned,
+    "evaluated": got.evaluated,
+}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["library", "one-shot", "manifests"])
+def test_parts_of_a_dead_worker_are_scanned_by_the_parent(tree: Path, tmp_path: Path, mode: str) -> None:
+    """Workers take parts from a shared queue; a worker that dies leaves its part's memory file
+    empty, and the parent scans that part itself: the result is the single-process one.
+
+    How many workers fork, and whether the parent takes parts too: a library caller's process
+    only waits (it must not load BuildKit's parser, or it could never fork again) unless the
+    tree can hold no Dockerfile (`file_types=("kubernetes",)`); the command line (`one_shot`)
+    always works alongside its workers."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _FAILING_CHILD_SCRIPT, str(tree), str(tmp_path), mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    r = json.loads(out)
+    types = ("kubernetes",) if mode == "manifests" else ()
+    one = scan_tree(tree, jobs=1, cache_dir=tmp_path, file_types=types)
+    assert r["findings"] == [f.fingerprint for f in one.findings] and len(r["findings"]) > 50
+    assert r["warnings"] == one.warnings and r["scanned"] == one.scanned
+    assert r["evaluated"] == {k: [list(p) for p in v] for k, v in one.evaluated.items()}
+    assert r["children"] == (3 if mode == "library" else 2)
+    # the parent loaded BuildKit's parser only where it had to: for the parts the dead children
+    # left, in the library case, and for its own parts on the command line
+    assert r["go_loaded"] is (mode != "manifests")
+    assert r["fork_safe_after"] is (mode == "manifests")
+
+
+def test_a_part_cut_short_is_not_taken_for_a_result() -> None:
+    """A worker killed while writing leaves a partial pickle: it reads as missing, not as data."""
+    import os
+    import pickle
+
+    from customhouse.misconfig.runner import ScanResult, _part_files, _read_part
+
+    fds = _part_files(3)
+    assert len(fds) == 3
+    try:
+        data = pickle.dumps((ScanResult(warnings=["w"]), []))
+        os.pwrite(fds[0], data, 0)
+        os.pwrite(fds[1], data[: len(data) // 2], 0)
+        whole = _read_part(fds[0])
+        assert whole is not None and whole[0].warnings == ["w"]
+        assert _read_part(fds[1]) is None
+        assert _read_part(fds[2]) is None  # never written
+        assert os.fstat(fds[0]).st_size == 0  # emptied once read: its memory is given back
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def test_threaded_callers_scan_in_their_own_process(tree: Path, tmp_path: Path) -> None:
     """This test process has threads (and may have parsed Dockerfiles): `jobs=2` must not fork
     (it would risk a hang) and still give the full result."""
