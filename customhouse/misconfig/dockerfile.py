@@ -743,7 +743,8 @@ class _Builder:
         end = int(c.end_line)
         first_line = self.lines[start - 1] if 0 < start <= len(self.lines) else ""
         column = len(first_line) - len(first_line.lstrip()) + 1
-        _logical, _smap, header_end = _join_logical(self.lines, start, self.escape)
+        # a one-line instruction (most of them) ends where it starts: no need to join lines
+        header_end = _join_logical(self.lines, start, self.escape)[2] if end > start or c.heredocs else start
         heredocs = self._heredocs(c, header_end, end)
         ins = Instruction(
             cmd=keyword,

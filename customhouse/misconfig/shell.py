@@ -737,9 +737,11 @@ def _fallback_into(b: _Builder, text: str, ctx: _Ctx) -> None:
                 }
             )
             for w in words:
-                b.params.update(_param_names(w.text))
+                if "$" in w.text:  # most words read no variable: skip the character walk
+                    b.params.update(_param_names(w.text))
             for a in assigns:
-                b.params.update(_param_names(a.text.split("=", 1)[1]))
+                if "$" in a.text:
+                    b.params.update(_param_names(a.text.split("=", 1)[1]))
             for via, inner, s, e in nested:
                 if ctx.depth < MAX_NESTING:
                     sub = _Ctx(
@@ -751,7 +753,7 @@ def _fallback_into(b: _Builder, text: str, ctx: _Ctx) -> None:
                         base_end=ctx.base_end if ctx.base >= 0 else e,
                     )
                     _fallback_into(b, inner, sub)
-            _nested_scripts(b, ws, idx, _replace(ctx, depth=ctx.depth))
+            _nested_scripts(b, ws, idx, ctx)
         words, assigns, redirects, nested = [], [], [], []
         skip_rest = False
 
