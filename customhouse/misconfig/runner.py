@@ -621,10 +621,12 @@ def _fork_pool(
 
     The parts' numbers wait in a pipe that every process reads two bytes at a time (a read of
     one whole record is atomic), so a process that is done early takes the next part. A child
-    writes each part's pickled result into that part's memory file and exits; this process
-    keeps its own parts' results as they are, unpickled. A part no child finished (its file
-    empty, or cut short by a child that died) is scanned here afterwards: the result is always
-    whole. No pool: its import, its three threads and its pipe cost more than they carry."""
+    writes each part's pickled result into that part's memory file, then the part's number
+    into a second pipe, and exits when the queue is empty. This process keeps its own parts'
+    results as they are, and unpickles each child's part as soon as its number arrives, while
+    the children still work. A part whose number never came (a child that died) is scanned here
+    afterwards: the result is always whole. No pool: its import, its three threads and its pipe
+    cost more than they carry."""
     import pickle
     import signal
 
@@ -633,8 +635,9 @@ def _fork_pool(
         os.write(w, b"".join(i.to_bytes(2, "big") for i in range(len(parts))))
     finally:
         os.close(w)  # so a read past the last record ends at once in every process
+    done_r, done_w = os.pipe()
     children: list[int] = []
-    mine: dict[int, tuple[ScanResult, list[Document]]] = {}
+    got: dict[int, tuple[ScanResult, list[Document]] | None] = {}
     try:
         for _ in range(jobs - 1 if works else jobs):
             try:
@@ -647,33 +650,39 @@ def _fork_pool(
                     import gc
 
                     gc.disable()  # short-lived; what it allocates is sent back or dropped at exit
+                    os.close(done_r)
                     while len(rec := os.read(r, 2)) == 2:
                         index = int.from_bytes(rec, "big")
                         result, docs = _scan_part(job, *parts[index])
                         if job.worker_finish is not None:
                             job.worker_finish(result.findings)
                         data = memoryview(pickle.dumps((result, docs), protocol=pickle.HIGHEST_PROTOCOL))
-                        done = 0
-                        while done < len(data):
-                            done += os.pwrite(files[index], data[done:], done)
+                        written = 0
+                        while written < len(data):
+                            written += os.pwrite(files[index], data[written:], written)
+                        os.write(done_w, rec)
                     code = 0
                 finally:
                     os._exit(code)
             children.append(pid)
+        os.close(done_w)
+        done_w = -1
         if works or not children:
             while len(rec := os.read(r, 2)) == 2:
                 index = int.from_bytes(rec, "big")
-                mine[index] = _scan_part(job, *parts[index])
+                got[index] = _scan_part(job, *parts[index])
+        # the children's parts, each as it is finished; the pipe ends when the last child exits
+        while len(rec := os.read(done_r, 2)) == 2:
+            index = int.from_bytes(rec, "big")
+            got[index] = _read_part(files[index])
         while children:
             os.waitpid(children[-1], 0)
             children.pop()
-        out = []
-        for index, (lo, hi) in enumerate(parts):
-            got = mine.pop(index, None) or _read_part(files[index]) or _scan_part(job, lo, hi)
-            out.append(got)
-        return _merge(out)
+        return _merge(got.get(i) or _scan_part(job, lo, hi) for i, (lo, hi) in enumerate(parts))
     finally:
-        os.close(r)
+        for fd in (r, done_r, done_w):
+            if fd >= 0:
+                os.close(fd)
         for pid in children:  # this process failed or was interrupted before they were done
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)

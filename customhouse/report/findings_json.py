@@ -13,7 +13,7 @@ from json.encoder import encode_basestring_ascii as _plain  # what json.dumps wr
 from typing import Any
 
 from customhouse.report.findings import Finding, Location, MisconfigDetail
-from customhouse.report.jsonlayout import Encoded, dump_json, encode
+from customhouse.report.jsonlayout import EncodedItems, dump_json, encode
 from customhouse.report.scan_report import ScanReport, summary, tool_version
 
 
@@ -267,7 +267,7 @@ def report_dict(report: ScanReport, encoded: bool = False) -> dict[str, Any]:
                 else None
             ),
             "summary": summary(findings),
-            "findings": [Encoded(finding_line(f)) if encoded else finding_dict(f) for f in findings],
+            "findings": EncodedItems(map(finding_line, findings)) if encoded else list(map(finding_dict, findings)),
             "warnings": sorted(set(report.warnings)),
         }
     )

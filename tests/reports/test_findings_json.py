@@ -220,3 +220,18 @@ def test_misconfiguration_lines_written_field_by_field_match_the_generic_encodin
         assert finding_line(replace(f)) == encode(finding_dict(f)), i
         assert finding_line(replace(f)) == encode(finding_dict(f)), i  # again, from the caches
     assert shortcut == 400 - 8
+
+
+def test_encoded_items_are_written_as_they_are_at_any_depth() -> None:
+    """A list of already-encoded JSON texts is written item by item: one per line in the pretty
+    top of a document, on one line where the layout turns inline; empty, it is `[]`."""
+    from customhouse.report.jsonlayout import EncodedItems, dump_json
+
+    items = ['{"a": 1}', '"x \\u00e9"', "null"]
+    want = [{"a": 1}, "x é", None]
+    doc = {"top": EncodedItems(items), "empty": EncodedItems(), "deep": {"list": EncodedItems(items)}}
+    for depth in (2, 3):  # where the layout itself reaches each list
+        assert json.loads(dump_json(doc, inline_depth=depth)) == {"top": want, "empty": [], "deep": {"list": want}}
+    flat = {"top": EncodedItems(items), "empty": EncodedItems()}
+    assert json.loads(dump_json(flat, inline_depth=1)) == {"top": want, "empty": []}
+    assert '\n    {"a": 1},\n    "x \\u00e9",\n    null\n  ]' in dump_json(doc, inline_depth=2)
