@@ -10,6 +10,7 @@ spelled with separators inside their words, and seeded mutations of both.
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -89,9 +90,10 @@ def test_guards_change_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     guarded = _answers(texts)
     assert sum(1 for a in guarded if a[0] or a[2] or a[3]) > 1000  # the inputs do hold secrets
     monkeypatch.setattr(imageconfig, "_TOKEN_PATTERNS", tuple((k, ("",), p) for k, _, p in imageconfig._TOKEN_PATTERNS))
+    monkeypatch.setattr(imageconfig, "_TOKEN_HINT", re.compile(""))
     monkeypatch.setattr(imageconfig, "_URL_MARK", "")
     monkeypatch.setattr(imageconfig, "_AUTH_MARK", "")
-    monkeypatch.setattr(imageconfig, "_NAME_MARKS", ("",))
+    monkeypatch.setattr(imageconfig, "_NAME_MARKS", re.compile(""))
     monkeypatch.setattr(
         _secretvalues, "_CREDENTIAL_VALUES", tuple((w, ("",), p) for w, _, p in _secretvalues._CREDENTIAL_VALUES)
     )
