@@ -8,7 +8,9 @@ depends only on the class's fields, so its compiled code is the same every run.
 
 `install` routes the `exec` calls of the `dataclasses` module through a table of code objects
 compiled earlier, keyed by the exact source text, and `save` writes new entries to one file
-in the cache directory. The file is only ever a shortcut: it is keyed by the interpreter's
+in the cache directory. Each entry is marshalled on its own and read back only when a class
+asks for it: the table holds the methods of every command's classes (about 800 entries), and
+unmarshalling all of them took 9-26 ms of each run. The file is only ever a shortcut: it is keyed by the interpreter's
 version (code objects are not portable), anything unreadable in it is ignored, and a text
 not in it is compiled as before. Only the command line installs it (`cli.main`): a library
 importing customhouse gets the standard library untouched.
@@ -26,7 +28,8 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
-_CODE: dict[str, CodeType] = {}
+_TABLE: dict[str, bytes] = {}  # source text -> its marshalled code, as read from the table
+_CODE: dict[str, CodeType] = {}  # the code this run has used, by source text
 _NEW: set[str] = set()
 _FILE: Path | None = None
 _MAX_ENTRIES = 4096
@@ -36,19 +39,25 @@ def _exec(source: Any, globals_: Any = None, locals_: Any = None) -> None:
     if isinstance(source, str):
         code = _CODE.get(source)
         if code is None:
-            # as `exec` in dataclasses.py compiles it: without this module's `from __future__`
-            # flags (inherited, they would turn the generated annotations into strings)
-            code = compile(source, "<string>", "exec", flags=0, dont_inherit=True)
-            if len(_CODE) < _MAX_ENTRIES:
-                _CODE[source] = code
-                _NEW.add(source)
+            raw = _TABLE.get(source)
+            if raw is not None:  # unmarshalled on first use: a run needs a fraction of the table
+                with contextlib.suppress(EOFError, ValueError, TypeError):
+                    got = marshal.loads(raw)
+                    code = got if isinstance(got, CodeType) else None
+            if code is None:
+                # as `exec` in dataclasses.py compiles it: without this module's `from __future__`
+                # flags (inherited, they would turn the generated annotations into strings)
+                code = compile(source, "<string>", "exec", flags=0, dont_inherit=True)
+                if raw is not None or len(_TABLE) + len(_NEW) < _MAX_ENTRIES:
+                    _NEW.add(source)  # new, or an entry that did not read back: (re)written
+            _CODE[source] = code
         source = code
     builtins.exec(source, globals_, locals_)
 
 
 #: the table's format: raised when what is stored changes meaning (2: compiled without
-#: inheriting this module's future flags)
-_FORMAT = 2
+#: inheriting this module's future flags; 3: each entry marshalled on its own, read lazily)
+_FORMAT = 3
 
 
 def cache_file(cache_dir: Path) -> Path:
@@ -91,7 +100,7 @@ def install(cache_dir: Path) -> None:
                 if _private(os.fstat(fh.fileno())):
                     table = marshal.loads(fh.read())
                     if isinstance(table, dict):
-                        _CODE.update((k, v) for k, v in table.items() if isinstance(k, str) and isinstance(v, CodeType))
+                        _TABLE.update((k, v) for k, v in table.items() if isinstance(k, str) and isinstance(v, bytes))
     except (OSError, EOFError, ValueError, TypeError):
         pass  # no table yet, or one we cannot read: compile as usual
     dataclasses.exec = _exec  # type: ignore[attr-defined]  # module globals shadow builtins
@@ -112,7 +121,8 @@ def save() -> None:
             return
         fd, tmp = tempfile.mkstemp(prefix=f".{_FILE.name}.", dir=_FILE.parent)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(marshal.dumps(_CODE))
+            _TABLE.update((k, marshal.dumps(_CODE[k])) for k in _NEW)
+            fh.write(marshal.dumps(_TABLE))
         os.replace(tmp, _FILE)
         tmp = ""
         _NEW.clear()

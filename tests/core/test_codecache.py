@@ -18,7 +18,7 @@ import dataclasses, json, sys
 from pathlib import Path
 from customhouse import codecache
 codecache.install(Path(sys.argv[1]))
-loaded = len(codecache._CODE)
+loaded = len(codecache._TABLE)
 
 @dataclasses.dataclass(frozen=True)
 class Point:
@@ -32,9 +32,11 @@ try:
     frozen = False
 except dataclasses.FrozenInstanceError:
     frozen = True
+from_table = sum(1 for k in codecache._CODE if k in codecache._TABLE and k not in codecache._NEW)
+new = len(codecache._NEW)
 codecache.save()
 ann = Point.__init__.__annotations__
-print(json.dumps({"loaded": loaded, "new": len(codecache._NEW), "repr": repr(p), "eq": p == Point(1, 2),
+print(json.dumps({"loaded": loaded, "new": new, "from_table": from_table, "repr": repr(p), "eq": p == Point(1, 2),
                   "hash": hash(p) == hash(Point(1)), "frozen": frozen,
                   "annotations": ann == {"x": int, "y": int, "tags": tuple[str, ...], "return": None}}))
 """
@@ -51,7 +53,9 @@ def test_classes_behave_the_same_from_the_table(tmp_path: Path) -> None:
     assert first["loaded"] == 0 and table.is_file()
     assert table.stat().st_mode & 0o777 == 0o600
     second = _run(tmp_path)
+    assert first["new"] > 0 and first["from_table"] == 0
     assert second["loaded"] > 0 and second["new"] == 0  # every method came from the table
+    assert second["from_table"] == first["new"]
     for run in (first, second):
         assert run["repr"] == "Point(x=1, y=2, tags=())"
         assert run["eq"] is True and run["hash"] is True and run["frozen"] is True
@@ -117,3 +121,21 @@ def test_the_command_line_writes_the_table_once(tmp_path: Path) -> None:
         doc.pop("generated_at", None)
     assert strip[0] == strip[1] and strip[0]["findings"]
     assert table.stat().st_mtime_ns == stamp  # nothing new to write the second time
+
+
+def test_an_entry_that_does_not_read_back_is_compiled_and_rewritten(tmp_path: Path) -> None:
+    """Entries are unmarshalled one by one when a class asks: a damaged one is compiled again
+    (the class still works) and written back whole."""
+    import marshal
+
+    first = _run(tmp_path)
+    table = cache_file(tmp_path)
+    entries = marshal.loads(table.read_bytes())
+    assert isinstance(entries, dict) and all(isinstance(v, bytes) for v in entries.values())
+    table.write_bytes(marshal.dumps({k: b"\xffnot code" for k in entries}))
+    os.chmod(table, 0o600)
+    damaged = _run(tmp_path)
+    assert damaged["from_table"] == 0 and damaged["new"] == first["new"]
+    assert damaged["repr"] == "Point(x=1, y=2, tags=())" and damaged["frozen"] is True
+    again = _run(tmp_path)
+    assert again["new"] == 0 and again["from_table"] == first["new"]
