@@ -94,6 +94,7 @@ def test_guards_change_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imageconfig, "_URL_MARK", "")
     monkeypatch.setattr(imageconfig, "_AUTH_MARK", "")
     monkeypatch.setattr(imageconfig, "_NAME_MARKS", re.compile(""))
+    monkeypatch.setattr(_secretvalues, "_CREDENTIAL_HINT", re.compile(""))
     monkeypatch.setattr(
         _secretvalues, "_CREDENTIAL_VALUES", tuple((w, ("",), p) for w, _, p in _secretvalues._CREDENTIAL_VALUES)
     )

@@ -54,6 +54,8 @@ _CREDENTIAL_VALUES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     ("a private key", ("PRIVATE KEY-----",), re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
     ("a JSON Web Token", ("eyJ",), re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")),
 )
+# every guard string above, in one search: most values hold none of them
+_CREDENTIAL_HINT = re.compile("|".join(sorted({re.escape(s) for _, ss, _ in _CREDENTIAL_VALUES for s in ss})))
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/:@\s]*:([^/@\s]+)@", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^(?:<[^>]*>|\*+|x{3,}|\.\.\.|null|none|true|false|yes|no|on|off|-)$", re.IGNORECASE)
 _DEFAULTED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*:?-(.+)\}$")
@@ -92,9 +94,10 @@ def secret_reason(name: str, value: Any) -> str:
     text = str(value).strip()
     if not text or is_interpolated(text):
         return ""
-    for what, literals, rx in _CREDENTIAL_VALUES:
-        if any(s in text for s in literals) and rx.search(text):
-            return f"its value looks like {what}"
+    if _CREDENTIAL_HINT.search(text):
+        for what, literals, rx in _CREDENTIAL_VALUES:
+            if any(s in text for s in literals) and rx.search(text):
+                return f"its value looks like {what}"
     m = _URL_PASSWORD.match(text)
     if m and not m.group(1).startswith("$"):
         return "its value is a URL with an embedded password"
