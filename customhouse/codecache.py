@@ -48,9 +48,10 @@ def _exec(source: Any, globals_: Any = None, locals_: Any = None) -> None:
                 # as `exec` in dataclasses.py compiles it: without this module's `from __future__`
                 # flags (inherited, they would turn the generated annotations into strings)
                 code = compile(source, "<string>", "exec", flags=0, dont_inherit=True)
-                if raw is not None or len(_TABLE) + len(_NEW) < _MAX_ENTRIES:
+                if len(_CODE) < _MAX_ENTRIES and (raw is not None or len(_TABLE) + len(_NEW) < _MAX_ENTRIES):
                     _NEW.add(source)  # new, or an entry that did not read back: (re)written
-            _CODE[source] = code
+            if len(_CODE) < _MAX_ENTRIES:
+                _CODE[source] = code
         source = code
     builtins.exec(source, globals_, locals_)
 

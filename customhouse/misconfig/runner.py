@@ -366,7 +366,9 @@ def run_tree_checks(
 
     aside = [c for c in checks if c.run.__module__ in TREE_CHECKS_ASIDE]
     found: dict[str, list[Finding]] = {}
-    if jobs > 1 and aside and len(aside) < len(checks) and len(docs) >= PARALLEL_MIN_FILES and _fork_safe():
+    # the child runs Python checks only, never BuildKit's parser: a process that loaded it (the
+    # command line after its own share of a tree's Dockerfiles) may still fork this one
+    if jobs > 1 and aside and len(aside) < len(checks) and len(docs) >= PARALLEL_MIN_FILES and forking_safe():
         from customhouse.forking import Forked
 
         def run_aside() -> dict[str, list[Finding]]:
@@ -413,6 +415,7 @@ def collector_paused() -> Iterator[None]:
 #: Below this many candidate files a scan stays in one process: forking and sending results
 #: back would cost more than the second core saves.
 PARALLEL_MIN_FILES = 48
+_MAX_PARTS = 2048
 
 
 def usable_cpus() -> int:
@@ -568,6 +571,13 @@ def _prepare_fork(job: _TreeJob, present: set[str]) -> None:
         _secret_scanner(job)
 
 
+def forking_safe() -> bool:
+    """Whether this process may fork a child that will not call BuildKit's parser."""
+    from customhouse import forking
+
+    return forking.safe()
+
+
 def _fork_safe() -> bool:
     """Whether worker processes may be forked from this one.
 
@@ -596,7 +606,10 @@ def _scan_files(job: _TreeJob, jobs: int) -> tuple[ScanResult, list[Document]]:
     if jobs <= 1 or job.policies is not None or candidates < PARALLEL_MIN_FILES or not _fork_safe():
         return _scan_part(job, 0, n)
     _prepare_fork(job, present)
-    n_parts = jobs * 8  # small parts even out files of very different sizes between the workers
+    # small parts even out files of very different sizes between the workers; at most one per
+    # file, and few enough that their numbers fit the smallest pipe (one page: 2,048 records)
+    n_parts = min(jobs * 8, n, _MAX_PARTS)
+    jobs = min(jobs, n_parts)
     parts = [(n * i // n_parts, n * (i + 1) // n_parts) for i in range(n_parts)]
     files = _part_files(n_parts)
     if files:
@@ -623,62 +636,60 @@ def _fork_pool(
     one whole record is atomic), so a process that is done early takes the next part. A child
     writes each part's pickled result into that part's memory file, then the part's number
     into a second pipe, and exits when the queue is empty. This process keeps its own parts'
-    results as they are, and unpickles each child's part as soon as its number arrives, while
-    the children still work. A part whose number never came (a child that died) is scanned here
-    afterwards: the result is always whole. No pool: its import, its three threads and its pipe
-    cost more than they carry."""
-    import pickle
+    results as they are, and unpickles each child's part once its number arrives: between its
+    own parts and while the children still work, so little is left for after them and the
+    memory files are emptied early. A part whose number never came (a child that died) is
+    scanned here afterwards: the result is always whole. No pool: its import, its three
+    threads and its pipe cost more than they carry."""
     import signal
 
-    r, w = os.pipe()
-    try:
-        os.write(w, b"".join(i.to_bytes(2, "big") for i in range(len(parts))))
-    finally:
-        os.close(w)  # so a read past the last record ends at once in every process
-    done_r, done_w = os.pipe()
-    children: list[int] = []
     got: dict[int, tuple[ScanResult, list[Document]] | None] = {}
+    children: list[int] = []
+    r = done_r = done_w = -1
     try:
+        try:
+            r, w = os.pipe()
+            try:
+                os.write(w, b"".join(i.to_bytes(2, "big") for i in range(len(parts))))
+            finally:
+                os.close(w)  # so a read past the last record ends at once in every process
+            done_r, done_w = os.pipe()
+        except OSError:  # out of descriptors: the scan runs here, in one process
+            return _scan_part(job, 0, len(job.files))
+        stop = {signal.SIGINT, signal.SIGTERM}
         for _ in range(jobs - 1 if works else jobs):
+            # no interrupt between fork and knowing the child: it would run this function's
+            # cleanup in the child, or leave a child nobody stops
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop)
             try:
                 pid = os.fork()
             except OSError:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 break  # a process limit: fewer helpers; every part still gets done below
             if pid == 0:  # a child: take parts until none is left, then exit without any cleanup
                 code = 1
                 try:
-                    import gc
-
-                    gc.disable()  # short-lived; what it allocates is sent back or dropped at exit
-                    os.close(done_r)
-                    while len(rec := os.read(r, 2)) == 2:
-                        index = int.from_bytes(rec, "big")
-                        result, docs = _scan_part(job, *parts[index])
-                        if job.worker_finish is not None:
-                            job.worker_finish(result.findings)
-                        data = memoryview(pickle.dumps((result, docs), protocol=pickle.HIGHEST_PROTOCOL))
-                        written = 0
-                        while written < len(data):
-                            written += os.pwrite(files[index], data[written:], written)
-                        os.write(done_w, rec)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                    _child_parts(job, parts, files, r, done_r, done_w)
                     code = 0
                 finally:
                     os._exit(code)
             children.append(pid)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(done_w)
         done_w = -1
         if works or not children:
+            os.set_blocking(done_r, False)
             while len(rec := os.read(r, 2)) == 2:
                 index = int.from_bytes(rec, "big")
-                got[index] = _scan_part(job, *parts[index])
-        # the children's parts, each as it is finished; the pipe ends when the last child exits
-        while len(rec := os.read(done_r, 2)) == 2:
-            index = int.from_bytes(rec, "big")
-            got[index] = _read_part(files[index])
+                got[index] = _own_part(job, *parts[index])
+                _collect(done_r, files, got)  # what the children finished meanwhile
+            os.set_blocking(done_r, True)
+        _collect(done_r, files, got)  # the rest, as it comes; ends when the last child exits
         while children:
             os.waitpid(children[-1], 0)
             children.pop()
-        return _merge(got.get(i) or _scan_part(job, lo, hi) for i, (lo, hi) in enumerate(parts))
+        return _merge(got.get(i) or _own_part(job, lo, hi) for i, (lo, hi) in enumerate(parts))
     finally:
         for fd in (r, done_r, done_w):
             if fd >= 0:
@@ -689,6 +700,48 @@ def _fork_pool(
                 os.waitpid(pid, 0)
         for fd in files:
             os.close(fd)
+
+
+def _own_part(job: _TreeJob, lo: int, hi: int) -> tuple[ScanResult, list[Document]]:
+    """A part scanned in this process, finished as a worker finishes its own."""
+    result, docs = _scan_part(job, lo, hi)
+    if job.worker_finish is not None:
+        job.worker_finish(result.findings)
+    return result, docs
+
+
+def _child_parts(
+    job: _TreeJob, parts: list[tuple[int, int]], files: list[int], r: int, done_r: int, done_w: int
+) -> None:
+    """A forked worker's loop: parts from the queue `r` until it is empty, each pickled into
+    its memory file and then announced on `done_w`."""
+    import gc
+    import pickle
+
+    gc.disable()  # short-lived; what it allocates is sent back or dropped at exit
+    os.close(done_r)
+    while len(rec := os.read(r, 2)) == 2:
+        index = int.from_bytes(rec, "big")
+        result, docs = _own_part(job, *parts[index])
+        data = memoryview(pickle.dumps((result, docs), protocol=pickle.HIGHEST_PROTOCOL))
+        written = 0
+        while written < len(data):
+            written += os.pwrite(files[index], data[written:], written)
+        os.write(done_w, rec)
+
+
+def _collect(done_r: int, files: list[int], got: dict[int, tuple[ScanResult, list[Document]] | None]) -> None:
+    """Unpickle the parts whose numbers wait in `done_r`: those there now if it does not block,
+    else all until every child has closed it."""
+    while True:
+        try:
+            rec = os.read(done_r, 2)
+        except BlockingIOError:
+            return
+        if len(rec) != 2:
+            return
+        index = int.from_bytes(rec, "big")
+        got[index] = _read_part(files[index])
 
 
 def _read_part(fd: int) -> tuple[ScanResult, list[Document]] | None:

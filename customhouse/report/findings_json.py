@@ -128,8 +128,8 @@ _TAIL_KEYS = (
 
 
 def _exact(f: Finding, m: MisconfigDetail) -> bool:
-    """Whether every value the shortcut writes has the exact type it expects (no subclass of str
-    or int, whose JSON may differ, or whose equal values may encode apart)."""
+    """Whether the records and every value the shortcut writes have the exact types it expects
+    (no subclass of str or int, whose JSON may differ, or whose equal values may encode apart)."""
     loc = f.location
     strs = (
         f.id,
@@ -155,7 +155,10 @@ def _exact(f: Finding, m: MisconfigDetail) -> bool:
         *f.references,
     )
     return (
-        all(type(t) is str for t in strs)
+        type(f) is Finding  # a subclass may carry fields the shortcut does not write
+        and type(loc) is Location
+        and type(m) is MisconfigDetail
+        and all(type(t) is str for t in strs)
         and all(type(i) is int for i in (loc.line, loc.column, loc.end_line, loc.layer_index))
         and type(f.references) is tuple
         and type(f.frameworks) is tuple

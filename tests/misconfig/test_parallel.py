@@ -231,7 +231,7 @@ else:
 os.fork = real_fork
 runner._scan_part = scan_part
 print(json.dumps({
-    "children": per_file_children[0],
+    "children": per_file_children[0], "all_children": len(forked_children),
     "fork_safe_after": runner._fork_safe(),
     "go_loaded": "dockerfile" in sys.modules,
     "findings": [f.fingerprint for f in got.findings], "warnings": got.warnings, "scanned": got.scanned,
@@ -266,10 +266,65 @@ def test_parts_of_a_dead_worker_are_scanned_by_the_parent(tree: Path, tmp_path: 
     assert r["warnings"] == one.warnings and r["scanned"] == one.scanned
     assert r["evaluated"] == {k: [list(p) for p in v] for k, v in one.evaluated.items()}
     assert r["children"] == (3 if mode == "library" else 2)
+    # and the RBAC tree-level checks in a child of their own, also once BuildKit's parser is loaded
+    assert r["all_children"] == r["children"] + 1
     # the parent loaded BuildKit's parser only where it had to: for the parts the dead children
     # left, in the library case, and for its own parts on the command line
     assert r["go_loaded"] is (mode != "manifests")
     assert r["fork_safe_after"] is (mode == "manifests")
+
+
+_NO_PIPES_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+from customhouse.misconfig import runner
+tree, cache = Path(sys.argv[1]), Path(sys.argv[2])
+def no_pipe():
+    raise OSError(24, "Too many open files")
+os.pipe = no_pipe
+made = []
+part_files = runner._part_files
+def spy(n):
+    made.extend(part_files(n))
+    return made
+runner._part_files = spy
+got = runner.scan_tree(tree, jobs=2, cache_dir=cache, one_shot=True)
+left = []
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        left.append(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        pass
+print(json.dumps({"made": len(made), "left": [x for x in left if "customhouse-part" in x],
+                  "findings": [f.fingerprint for f in got.findings]}))
+"""
+
+
+def test_no_descriptors_for_the_queue_scans_in_one_process(tree: Path, tmp_path: Path) -> None:
+    """When the queue's pipes cannot be made (out of descriptors), the scan runs in this one
+    process, and the parts' memory files are closed."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_PIPES_SCRIPT, str(tree), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    r = json.loads(out)
+    one = scan_tree(tree, jobs=1, cache_dir=tmp_path)
+    assert r["findings"] == [f.fingerprint for f in one.findings]
+    assert r["made"] == 16 and r["left"] == []  # the parts' memory files were made, and closed
+
+
+def test_more_jobs_than_files(tree: Path, tmp_path: Path) -> None:
+    """`--jobs` beyond the number of files (or of part numbers a pipe holds) forks one worker
+    per part at most, and gives the single-process report."""
+    runs = [run_cli("config", str(tree), "-f", "json", "--jobs", j, cache_dir=tmp_path / "c") for j in ("1", "5000")]
+    assert runs[0].code == runs[1].code == 0, runs[1].err
+    assert runs[0].out == runs[1].out
 
 
 def test_a_part_cut_short_is_not_taken_for_a_result() -> None:
