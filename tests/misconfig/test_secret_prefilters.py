@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from customhouse.misconfig.checks import _secretvalues, imageconfig
+from customhouse.misconfig.checks import _secrettext, _secretvalues
 
 SEEDS = [
     "API_K_E_Y=abcdefgh1234",
@@ -76,8 +76,8 @@ def _answers(texts: list[str]) -> list[tuple[object, ...]]:
         name, _, value = t.partition("=")
         out.append(
             (
-                imageconfig.text_hits(t),
-                imageconfig.assignment_hits(name, value),
+                _secrettext.text_hits(t),
+                _secrettext.assignment_hits(name, value),
                 _secretvalues.secret_reason(name, value),
                 _secretvalues.secret_reason("", t),
             )
@@ -89,11 +89,11 @@ def test_guards_change_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = _texts(6000)
     guarded = _answers(texts)
     assert sum(1 for a in guarded if a[0] or a[2] or a[3]) > 1000  # the inputs do hold secrets
-    monkeypatch.setattr(imageconfig, "_TOKEN_PATTERNS", tuple((k, ("",), p) for k, _, p in imageconfig._TOKEN_PATTERNS))
-    monkeypatch.setattr(imageconfig, "_TOKEN_HINT", re.compile(""))
-    monkeypatch.setattr(imageconfig, "_URL_MARK", "")
-    monkeypatch.setattr(imageconfig, "_AUTH_MARK", "")
-    monkeypatch.setattr(imageconfig, "_NAME_MARKS", re.compile(""))
+    monkeypatch.setattr(_secrettext, "_TOKEN_PATTERNS", tuple((k, ("",), p) for k, _, p in _secrettext._TOKEN_PATTERNS))
+    monkeypatch.setattr(_secrettext, "_TOKEN_HINT", re.compile(""))
+    monkeypatch.setattr(_secrettext, "_URL_MARK", "")
+    monkeypatch.setattr(_secrettext, "_AUTH_MARK", "")
+    monkeypatch.setattr(_secrettext, "_NAME_MARKS", re.compile(""))
     monkeypatch.setattr(_secretvalues, "_CREDENTIAL_HINT", re.compile(""))
     monkeypatch.setattr(
         _secretvalues, "_CREDENTIAL_VALUES", tuple((w, ("",), p) for w, _, p in _secretvalues._CREDENTIAL_VALUES)
@@ -104,4 +104,4 @@ def test_guards_change_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("name", ["API_K_E_Y", "aPi.KeY", "P-A-S-S-W-O-R-D", "S.E.C.R.E.T"])
 def test_names_with_separators_inside_words_still_found(name: str) -> None:
     # the guard looks for "key", "pass", "secret" with `_`, `-` and `.` taken out first
-    assert imageconfig.text_hits(f"{name}=abcdefgh1234")
+    assert _secrettext.text_hits(f"{name}=abcdefgh1234")

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from typing import cast
 
 from customhouse.misconfig import shell
+from customhouse.misconfig.checks._secrettext import SecretHit, redact, secret_file_name, text_hits
 from customhouse.misconfig.checks._secretvalues import secret_name, secret_reason
-from customhouse.misconfig.checks.imageconfig import SecretHit, redact, secret_file_name, text_hits
 from customhouse.misconfig.dockerfile import DockerfileModel, Instruction, RunScript, Stage, expand
 from customhouse.misconfig.engine import Document, Framework, Options, Violation, check
 from customhouse.misconfig.imageref import ImageRef, parse_image_ref

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from customhouse.misconfig.checks.imageconfig import (
+from customhouse.misconfig.checks._secrettext import (
     _secret_name,
-    _tag,
     assignment_hits,
     redact,
     secret_file_name,
     text_hits,
 )
+from customhouse.misconfig.checks.imageconfig import _tag
 
 
 @pytest.mark.parametrize(
