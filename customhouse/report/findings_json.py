@@ -8,6 +8,7 @@ that silently drops them cannot be audited; they are counted apart in `summary`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from json.encoder import encode_basestring_ascii as _plain  # what json.dumps writes for a str
 from typing import Any
@@ -69,31 +70,18 @@ _TAILS: dict[tuple[str | int, ...], str] = {}
 _CACHE_MAX = 8192
 
 
-def _text(value: str) -> str:
-    got = _TEXT.get(value)
+def _once(cache: dict[Any, str], value: Any, make: Callable[[Any], str]) -> str:
+    """`make(value)`, remembered in `cache` (up to _CACHE_MAX entries)."""
+    got = cache.get(value)
     if got is None:
-        got = _plain(value)
-        if len(_TEXT) < _CACHE_MAX:
-            _TEXT[value] = got
+        got = make(value)
+        if len(cache) < _CACHE_MAX:
+            cache[value] = got
     return got
 
 
-def _references(value: tuple[str, ...]) -> str:
-    got = _LISTS.get(value)
-    if got is None:
-        got = encode(value)
-        if len(_LISTS) < _CACHE_MAX:
-            _LISTS[value] = got
-    return got
-
-
-def _frameworks(value: tuple[tuple[str, str], ...]) -> str:
-    got = _FRAMEWORKS.get(value)
-    if got is None:
-        got = encode([{"framework": a, "control": b} for a, b in value])
-        if len(_FRAMEWORKS) < _CACHE_MAX:
-            _FRAMEWORKS[value] = got
-    return got
+def _framework_list(value: tuple[tuple[str, str], ...]) -> str:
+    return encode([{"framework": a, "control": b} for a, b in value])
 
 
 def _location_tail(loc: Location) -> str:
@@ -107,13 +95,11 @@ def _location_tail(loc: Location) -> str:
         loc.resource_name,
         loc.json_path,
     )
-    got = _TAILS.get(key)
-    if got is None:
-        got = encode(dict(zip(_TAIL_KEYS, key, strict=True)))
-        got = ", " + got[1:]
-        if len(_TAILS) < _CACHE_MAX:
-            _TAILS[key] = got
-    return got
+    return _once(_TAILS, key, _tail_text)
+
+
+def _tail_text(key: tuple[str | int, ...]) -> str:
+    return ", " + encode(dict(zip(_TAIL_KEYS, key, strict=True)))[1:]
 
 
 _TAIL_KEYS = (
@@ -179,19 +165,19 @@ def _misconfig_line(f: Finding) -> str | None:
     return "".join(
         (
             '{"id": ',
-            _text(f.id),
+            _once(_TEXT, f.id, _plain),
             ', "kind": ',
-            _text(f.kind),
+            _once(_TEXT, f.kind, _plain),
             ', "severity": ',
-            _text(f.severity),
+            _once(_TEXT, f.severity, _plain),
             ', "title": ',
-            _text(f.title),
+            _once(_TEXT, f.title, _plain),
             ', "message": ',
             _plain(f.message),
             ', "target": ',
-            _text(f.target),
+            _once(_TEXT, f.target, _plain),
             ', "location": {"path": ',
-            _text(loc.path),
+            _once(_TEXT, loc.path, _plain),
             ', "line": ',
             str(loc.line),
             ', "column": ',
@@ -200,25 +186,25 @@ def _misconfig_line(f: Finding) -> str | None:
             str(loc.end_line),
             _location_tail(loc),
             ', "fix": ',
-            _text(f.fix),
+            _once(_TEXT, f.fix, _plain),
             ', "references": ',
-            _references(f.references),
+            _once(_LISTS, f.references, encode),
             ', "frameworks": ',
-            _frameworks(f.frameworks),
+            _once(_FRAMEWORKS, f.frameworks, _framework_list),
             ', "suppressed": ',
             "null" if f.suppressed is None else encode(_flat(f.suppressed)),
             ', "fingerprint": ',
             _plain(f.fingerprint),
             ', "vulnerability": null, "misconfiguration": {"file_type": ',
-            _text(m.file_type),
+            _once(_TEXT, m.file_type, _plain),
             ', "snippet": ',
             _plain(m.snippet),
             ', "replacement": ',
             _plain(m.replacement),
             ', "check_source": ',
-            _text(m.check_source),
+            _once(_TEXT, m.check_source, _plain),
             ', "description": ',
-            _text(m.description),
+            _once(_TEXT, m.description, _plain),
             ', "extra": ',
             encode(dict(m.extra)) if m.extra else "{}",
             '}, "secret": null}',

@@ -14,6 +14,7 @@ import json
 import random
 import string
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,23 +173,25 @@ print(json.dumps({
 """
 
 
+def _in_fresh_process(script: str, *args: object) -> dict[str, Any]:
+    """`script`'s JSON answer, run in a new single-threaded Python (which may fork workers)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, check=True, timeout=600
+    ).stdout
+    got: dict[str, Any] = json.loads(out)
+    return got
+
+
 def test_api_parts_merge_in_file_order(tree: Path, tmp_path: Path) -> None:
     """Through the API, in a fresh single-threaded process: two forked workers give the same
     result object (findings in order, warnings, counts, the checks each file was evaluated
     against) as one process, whether their results come back through memory files (Linux)
     or through the pool's pipe. Once BuildKit's parser (Go) is loaded in the process, forking
     is off: a forked child would hang at its first call into the Go runtime."""
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, "-c", _API_SCRIPT, str(tree), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    ).stdout
-    r = json.loads(out)
+    r = _in_fresh_process(_API_SCRIPT, str(tree), str(tmp_path))
     assert r["forked"] is True and r["fork_safe_after"] is False
     # the workers' results came back through one memory file per part, all closed afterwards
     assert r["part_files"] == [16] and r["fds"][0] == r["fds"][1]
@@ -249,17 +252,7 @@ def test_parts_of_a_dead_worker_are_scanned_by_the_parent(tree: Path, tmp_path: 
     only waits (it must not load BuildKit's parser, or it could never fork again) unless the
     tree can hold no Dockerfile (`file_types=("kubernetes",)`); the command line (`one_shot`)
     always works alongside its workers."""
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, "-c", _FAILING_CHILD_SCRIPT, str(tree), str(tmp_path), mode],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    ).stdout
-    r = json.loads(out)
+    r = _in_fresh_process(_FAILING_CHILD_SCRIPT, str(tree), str(tmp_path), mode)
     types = ("kubernetes",) if mode == "manifests" else ()
     one = scan_tree(tree, jobs=1, cache_dir=tmp_path, file_types=types)
     assert r["findings"] == [f.fingerprint for f in one.findings] and len(r["findings"]) > 50
@@ -303,17 +296,7 @@ print(json.dumps({"made": len(made), "left": [x for x in left if "customhouse-pa
 def test_no_descriptors_for_the_queue_scans_in_one_process(tree: Path, tmp_path: Path) -> None:
     """When the queue's pipes cannot be made (out of descriptors), the scan runs in this one
     process, and the parts' memory files are closed."""
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, "-c", _NO_PIPES_SCRIPT, str(tree), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    ).stdout
-    r = json.loads(out)
+    r = _in_fresh_process(_NO_PIPES_SCRIPT, str(tree), str(tmp_path))
     one = scan_tree(tree, jobs=1, cache_dir=tmp_path)
     assert r["findings"] == [f.fingerprint for f in one.findings]
     assert r["made"] == 16 and r["left"] == []  # the parts' memory files were made, and closed
