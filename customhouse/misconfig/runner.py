@@ -366,10 +366,11 @@ def run_tree_checks(
 
     aside = [c for c in checks if c.run.__module__ in TREE_CHECKS_ASIDE]
     found: dict[str, list[Finding]] = {}
+    from customhouse import forking
+
     # the child runs Python checks only, never BuildKit's parser: a process that loaded it (the
     # command line after its own share of a tree's Dockerfiles) may still fork this one
-    if jobs > 1 and aside and len(aside) < len(checks) and len(docs) >= PARALLEL_MIN_FILES and forking_safe():
-        from customhouse.forking import Forked
+    if jobs > 1 and aside and len(aside) < len(checks) and len(docs) >= PARALLEL_MIN_FILES and forking.safe():
 
         def run_aside() -> dict[str, list[Finding]]:
             out = run(aside)
@@ -377,7 +378,7 @@ def run_tree_checks(
                 worker_finish([f for fs in out.values() for f in fs])
             return out
 
-        child = Forked(run_aside)
+        child = forking.Forked(run_aside)
         try:
             found = run([c for c in checks if c not in aside])
         finally:
@@ -569,13 +570,6 @@ def _prepare_fork(job: _TreeJob, present: set[str]) -> None:
             checks_for(ft, job.skip, job.enable)
     if job.secrets:
         _secret_scanner(job)
-
-
-def forking_safe() -> bool:
-    """Whether this process may fork a child that will not call BuildKit's parser."""
-    from customhouse import forking
-
-    return forking.safe()
 
 
 def _fork_safe() -> bool:

@@ -13,30 +13,98 @@ from typing import Any
 
 from customhouse.misconfig.checks._hostconfig import is_interpolated
 
-
-def _wordset(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
 _SECRET_WORDS = frozenset(
     {"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "TOKEN", "APIKEY", "CREDENTIAL", "CREDENTIALS"}
 )
 _SECRET_WORDS |= frozenset({"PASSPHRASE", "PRIVATEKEY", "ACCESSKEY", "SECRETKEY", "AUTHTOKEN"})
 _KEY_QUALIFIERS = frozenset(
-    _wordset(
-        "API ACCESS SECRET PRIVATE AUTH ENCRYPTION SIGNING MASTER CLIENT APP SERVICE ACCOUNT LICENSE "
-        "SESSION HMAC JWT SSH CRYPT CRYPTO ENC"
-    )
+    [
+        "API",
+        "ACCESS",
+        "SECRET",
+        "PRIVATE",
+        "AUTH",
+        "ENCRYPTION",
+        "SIGNING",
+        "MASTER",
+        "CLIENT",
+        "APP",
+        "SERVICE",
+        "ACCOUNT",
+        "LICENSE",
+        "SESSION",
+        "HMAC",
+        "JWT",
+        "SSH",
+        "CRYPT",
+        "CRYPTO",
+        "ENC",
+    ]
 )
 # a last word that makes the variable describe a secret rather than hold it
 _NOT_SECRET_SUFFIX = frozenset(
-    _wordset(
-        "FILE PATH DIR ID NAME USER USERNAME HOST PORT URL URI ENDPOINT LENGTH LEN SIZE TTL EXPIRY "
-        "EXPIRES EXPIRATION TIMEOUT AGE LIFETIME ENABLED ENABLE DISABLED REQUIRED MODE TYPE ALGORITHM ALG "
-        "FORMAT HEADER FIELD PARAM VERSION POLICY ROTATION HASH COUNT MIN MAX ATTEMPTS RETRIES REGEX "
-        "PATTERN ISSUER AUDIENCE SCOPE PREFIX LOCATION PROVIDER BACKEND STORE SOURCE METHOD STRENGTH "
-        "COMPLEXITY RESET CMD COMMAND"
-    )
+    [
+        "FILE",
+        "PATH",
+        "DIR",
+        "ID",
+        "NAME",
+        "USER",
+        "USERNAME",
+        "HOST",
+        "PORT",
+        "URL",
+        "URI",
+        "ENDPOINT",
+        "LENGTH",
+        "LEN",
+        "SIZE",
+        "TTL",
+        "EXPIRY",
+        "EXPIRES",
+        "EXPIRATION",
+        "TIMEOUT",
+        "AGE",
+        "LIFETIME",
+        "ENABLED",
+        "ENABLE",
+        "DISABLED",
+        "REQUIRED",
+        "MODE",
+        "TYPE",
+        "ALGORITHM",
+        "ALG",
+        "FORMAT",
+        "HEADER",
+        "FIELD",
+        "PARAM",
+        "VERSION",
+        "POLICY",
+        "ROTATION",
+        "HASH",
+        "COUNT",
+        "MIN",
+        "MAX",
+        "ATTEMPTS",
+        "RETRIES",
+        "REGEX",
+        "PATTERN",
+        "ISSUER",
+        "AUDIENCE",
+        "SCOPE",
+        "PREFIX",
+        "LOCATION",
+        "PROVIDER",
+        "BACKEND",
+        "STORE",
+        "SOURCE",
+        "METHOD",
+        "STRENGTH",
+        "COMPLEXITY",
+        "RESET",
+        "CMD",
+        "COMMAND",
+    ]
 )
 # (what, strings one of which every match contains, pattern): the strings are looked for first,
 # because nearly every value has none of them and a substring test costs a tenth of a search
