@@ -423,6 +423,17 @@ def _reaches(runc: Runc, cid: str, ip: str, port: int, tries: int = 1) -> bool:
     return False
 
 
+def _net_state(*netns: str) -> str:
+    """What a failed reachability check is read against: the host's and each namespace's
+    addresses, links and nftables rules (one CI run saw the neighbour fail three tries once)."""
+    out = []
+    for label, prefix in [("host", [])] + [(ns, ["nsenter", f"--net={ns}"]) for ns in netns]:
+        for cmd in (["ip", "-br", "addr"], ["nft", "list", "ruleset"]):
+            p = _run(*prefix, *cmd, check=False)
+            out.append(f"== {label}: {' '.join(cmd)}\n{p.stdout}{p.stderr}")
+    return "\n".join(out)
+
+
 @needs_runc
 @needs_nft
 def test_quarantine_cuts_network_and_release_restores(quiet_kernel: None, runc: Runc, net: Net, tmp_path: Path) -> None:
@@ -441,7 +452,7 @@ def test_quarantine_cuts_network_and_release_restores(quiet_kernel: None, runc: 
         assert res[0].ok, res[0]
         table_present = True
         assert not _reaches(runc, a, host_a, la.port), "quarantined container still reaches the host"
-        assert _reaches(runc, b, host_b, lb.port, tries=3), "neighbour lost its network"
+        assert _reaches(runc, b, host_b, lb.port, tries=5), "neighbour lost its network\n" + _net_state(ns_a, ns_b)
         # The record names the namespace; the CLI undoes it exactly.
         rec = json.loads(state_file(tmp_path / "state", a).read_text())
         assert rec["netns_path"] == ns_a and rec["table"] == QUARANTINE_TABLE
@@ -455,7 +466,7 @@ def test_quarantine_cuts_network_and_release_restores(quiet_kernel: None, runc: 
         args = parser.parse_args(["release", a, "--state-dir", str(tmp_path / "state")])
         assert args.func(args) == 0
         table_present = False
-        assert _reaches(runc, a, host_a, la.port, tries=3), "release did not restore the network"
+        assert _reaches(runc, a, host_a, la.port, tries=5), "release did not restore the network\n" + _net_state(ns_a)
         assert quarantined(tmp_path / "state") == []
         assert (
             QUARANTINE_TABLE not in _run("ip", "netns", "exec", ns_a.rsplit("/", 1)[1], "nft", "list", "tables").stdout
