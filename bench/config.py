@@ -625,6 +625,8 @@ def main() -> None:
     args = ap.parse_args()
 
     vers = versions()
+    if "pure Python" in vers["customhouse"]:  # e.g. sources edited since ./scripts/setup compiled them
+        print(f"warning: measuring {vers['customhouse']}; run scripts/build-native first", file=sys.stderr)
     try:
         precompile()
     except subprocess.CalledProcessError:  # a module unrelated to `config` may be mid-edit; the rest is compiled

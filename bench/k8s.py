@@ -1946,6 +1946,8 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     tree, comp = manifest_tree(args.files)
     vers = versions()
+    if "pure Python" in vers["customhouse"]:  # e.g. sources edited since ./scripts/setup compiled them
+        print(f"warning: measuring {vers['customhouse']}; run scripts/build-native first", file=sys.stderr)
     print(f"tree: {tree}")
     print(
         f"  {comp['files']} files ({', '.join(f'{k} {v}' for k, v in comp['file_styles'].items())}), "

@@ -9,6 +9,8 @@ inside a command, so `--help` stays fast. Exit codes follow CONVENTIONS.md (docs
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -30,10 +32,31 @@ TARGET_HELP = (
 class _Parser(argparse.ArgumentParser):
     """argparse with our exit code for usage errors and a one-line message."""
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        """argparse's formatter, told the width. Left to itself it imports `shutil` (with bz2 and
+        lzma: 4 ms of every run) to ask the terminal, since `add_argument` formats each option's
+        metavar to check it; the width is the same, found the way `shutil` finds it."""
+        return self.formatter_class(prog=self.prog, width=_help_width())  # type: ignore[call-arg]
+
     def error(self, message: str) -> Any:  # type: ignore[override]
         self.print_usage(sys.stderr)
         sys.stderr.write(f"customhouse: error: {message}\n")
         sys.exit(EXIT_USAGE)
+
+
+@functools.cache
+def _help_width() -> int:
+    """`shutil.get_terminal_size().columns - 2`, as argparse computes it: $COLUMNS, else the
+    terminal on stdout, else 80."""
+    columns = 0
+    with contextlib.suppress(ValueError):
+        columns = int(os.environ.get("COLUMNS", "0"))
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
 
 
 def _warn(msg: str) -> None:
@@ -266,7 +289,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     ones defined beside it. `fs`, `config` and `k8s` are timed against other scanners, and
     building every subcommand (importing their modules, ~30 parsers) cost 40-60 ms of each
     run; the command's own parser, help and errors are the same either way."""
-    from customhouse import __version__
+    from customhouse import __version__, _native
 
     parser = _Parser(
         prog="customhouse",
@@ -274,7 +297,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         epilog="Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage, 3 input, 4 database, "
         "5 network, 6 internal.",
     )
-    parser.add_argument("--version", action="version", version=f"customhouse {__version__}")
+    parser.add_argument("--version", action="version", version=f"customhouse {__version__} ({_native.status()})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help_: str, desc: str = "") -> _Parser:

@@ -344,28 +344,49 @@ def get_check_ci(check_id: str) -> Check | None:
     return get_check(check_id) or get_check(check_id.upper())
 
 
-def _code_names(code: Any) -> Iterator[str]:
-    yield from code.co_names
-    for const in code.co_consts:
-        if inspect.iscode(const):
-            yield from _code_names(const)
+@functools.cache
+def _module_functions(module_name: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """A module's top-level functions: name -> (source with decorators, names it mentions).
+    Read from the module's source file, not from the function objects: the module may be
+    compiled (customhouse/_native.py), and compiled functions carry no code or source."""
+    import ast
+    import sys
+
+    module = sys.modules.get(module_name)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return {}
+    source = os.path.join(os.path.dirname(file), os.path.basename(file).split(".")[0] + ".py")
+    try:
+        with open(source, encoding="utf-8") as fh:
+            text = fh.read()
+        tree = ast.parse(text, source)
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    lines = text.splitlines(keepends=True)
+    out: dict[str, tuple[str, frozenset[str]]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            names.update(n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute))
+            out[node.name] = ("".join(lines[first - 1 : node.end_lineno]), frozenset(names))
+    return out
 
 
 def _module_sources(fn: Callable[..., Any]) -> Iterator[str]:
     """The source of `fn` and of the functions of its own module it calls, transitively."""
-    module = getattr(fn, "__module__", None)
-    seen: set[int] = set()
-    todo: list[Any] = [fn]
+    functions = _module_functions(getattr(fn, "__module__", None) or "")
+    seen: set[str] = set()
+    todo = [getattr(inspect.unwrap(fn), "__name__", "")]
     while todo:
-        f = inspect.unwrap(todo.pop())
-        if id(f) in seen or not inspect.isfunction(f) or f.__module__ != module:
+        name = todo.pop()
+        if name in seen or name not in functions:
             continue
-        seen.add(id(f))
-        try:
-            yield inspect.getsource(f)
-        except (OSError, TypeError):
-            continue
-        todo.extend(f.__globals__.get(n) for n in set(_code_names(f.__code__)))
+        seen.add(name)
+        source, names = functions[name]
+        yield source
+        todo.extend(names)
 
 
 def options_used(c: Check) -> tuple[str, ...]:

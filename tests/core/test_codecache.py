@@ -139,3 +139,71 @@ def test_an_entry_that_does_not_read_back_is_compiled_and_rewritten(tmp_path: Pa
     assert damaged["repr"] == "Point(x=1, y=2, tags=())" and damaged["frozen"] is True
     again = _run(tmp_path)
     assert again["new"] == 0 and again["from_table"] == first["new"]
+
+
+_RE_SCRIPT = """
+import json, re, sys
+from pathlib import Path
+from customhouse import codecache
+from re import _compiler
+original = _compiler.compile
+codecache.install(Path(sys.argv[1]))
+patterns = json.loads(sys.argv[2])
+def valid(p, f):
+    try:
+        return original(p, f) is not None
+    except re.error:
+        return False
+cases = [(p, 0) for p in patterns] + [(p, re.I | re.M) for p in patterns[:20]]
+cases += [(p, re.X | re.S) for p in patterns[:8]]
+cases = [(p, f) for p, f in cases if valid(p, int(f))]
+got = [codecache._re_compile(p, int(f)) for p, f in cases]
+same = [g == original(p, int(f)) for g, (p, f) in zip(got, cases)]
+behaves = all(
+    [m.span() for m in g.finditer(sample)] == [m.span() for m in original(p, int(f)).finditer(sample)]
+    and g.groupindex == original(p, int(f)).groupindex
+    for g, (p, f) in zip(got, cases)
+    for sample in ("apt-get install -y curl", "AKIA0123456789ABCDEF", "password=hunter2\\nTOKEN: x", "")
+)
+new = sum(1 for k in codecache._NEW if k.startswith(codecache._RE_PREFIX))
+codecache.save()
+print(json.dumps({"same": all(same), "behaves": behaves, "new": new, "n": len(cases),
+                  "from_table": sum(1 for k in codecache._TABLE if k.startswith(codecache._RE_PREFIX))}))
+"""
+
+
+def _project_patterns() -> list[str]:
+    """The text patterns our own modules compile at import, and some with every kind of group."""
+    import re
+
+    from customhouse.misconfig import shell
+    from customhouse.misconfig.checks import _secrettext, _secretvalues, dockerfile
+
+    found = {
+        v.pattern
+        for m in (_secrettext, _secretvalues, dockerfile, shell)
+        for v in vars(m).values()
+        if isinstance(v, re.Pattern) and isinstance(v.pattern, str)
+    }
+    found |= {r"(?P<user>[a-z_][a-z0-9_-]*)(?::(?P<pw>[^@/]+))?@", r"(?<=\s)--no-cache(?!-dir)\b", r"(a|b)*?c{2,5}$"}
+    return sorted(found)
+
+
+def test_regular_expressions_compile_the_same_from_the_table(tmp_path: Path) -> None:
+    """A pattern built from the table's program equals (same program, flags and groups) and
+    matches like the one Python compiles; the first run records, the second only reads."""
+    patterns = _project_patterns()
+    assert len(patterns) > 40
+    arg = json.dumps(patterns)
+    out = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _RE_SCRIPT, str(tmp_path), arg], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    first, second = out
+    assert first["same"] and first["behaves"] and second["same"] and second["behaves"]
+    assert first["new"] == first["n"] and second["new"] == 0  # recorded once, then read back
+    assert second["from_table"] == first["n"]

@@ -174,12 +174,24 @@ print(json.dumps({
 
 
 def _in_fresh_process(script: str, *args: object) -> dict[str, Any]:
-    """`script`'s JSON answer, run in a new single-threaded Python (which may fork workers)."""
+    """`script`'s JSON answer, run in a new single-threaded Python (which may fork workers).
+
+    The scripts replace functions of the runner module to make workers die or count forks. A
+    compiled runner (customhouse/_native.py) calls its own functions directly, past the module's
+    attributes, so these runs load the pure-Python build."""
+    import os
     import subprocess
     import sys
 
+    from customhouse._native import PURE_ENV
+
     out = subprocess.run(
-        [sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, check=True, timeout=600
+        [sys.executable, "-c", script, *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+        env={**os.environ, PURE_ENV: "1"},
     ).stdout
     got: dict[str, Any] = json.loads(out)
     return got
