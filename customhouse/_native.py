@@ -93,6 +93,28 @@ def install() -> None:
     sys.meta_path.insert(0, _SourceFinder(_PACKAGE_DIR))
 
 
+def picklable(*classes: type) -> None:
+    """Let pickle rebuild these frozen dataclasses through their constructor.
+
+    Pickle's default way creates an empty object and then sets each field, which a frozen
+    dataclass compiled by mypyc refuses (it has no `__dict__` to fill behind `__setattr__`'s
+    back), and which a compiled class with its own `__init__` cannot do either (creating it runs
+    that `__init__`, without arguments); so a parsed Dockerfile could not travel from a worker
+    process to its parent. Rebuilt
+    by the constructor, the object is the same compiled or not. Every field must be an `__init__`
+    parameter, in order (true of all our frozen dataclasses: none is `init=False` or keyword-only)."""
+    import copyreg
+
+    for cls in classes:
+        copyreg.pickle(cls, _by_constructor)
+
+
+def _by_constructor(obj: object) -> tuple[type, tuple[object, ...]]:
+    import dataclasses
+
+    return type(obj), tuple(getattr(obj, f.name) for f in dataclasses.fields(obj))  # type: ignore[arg-type]
+
+
 def status() -> str:
     """What `customhouse --version` reports: "compiled", or "pure Python: <why>"."""
     return _STATE[0]

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from customhouse import _native
 from customhouse.errors import DocumentError
 from customhouse.misconfig import shell
 from customhouse.misconfig.imageref import ImageRef, parse_image_ref
@@ -94,6 +95,10 @@ class Expanded:
 
     value: str
     unresolved: tuple[str, ...] = ()
+
+    def __init__(self, value: str, unresolved: tuple[str, ...] = ()) -> None:  # compiled: _native.py
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "unresolved", unresolved)
 
 
 class _Lexer:
@@ -275,6 +280,11 @@ class SourceMap:
     lines: tuple[int, ...]
     columns: tuple[int, ...]
 
+    def __init__(self, offsets: tuple[int, ...], lines: tuple[int, ...], columns: tuple[int, ...]) -> None:
+        object.__setattr__(self, "offsets", offsets)
+        object.__setattr__(self, "lines", lines)
+        object.__setattr__(self, "columns", columns)
+
     def locate(self, offset: int) -> tuple[int, int]:
         if not self.offsets:
             return 0, 0
@@ -364,6 +374,12 @@ class KeyValue:
     value: str | None
     unresolved: tuple[str, ...] = ()
 
+    def __init__(self, key: str, raw: str | None, value: str | None, unresolved: tuple[str, ...] = ()) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "unresolved", unresolved)
+
 
 @dataclass(frozen=True)
 class RunScript:
@@ -377,6 +393,14 @@ class RunScript:
     origin: str
     source_map: SourceMap
     heredoc: Heredoc | None = None
+
+    def __init__(
+        self, script: shell.ShellScript, origin: str, source_map: SourceMap, heredoc: Heredoc | None = None
+    ) -> None:
+        object.__setattr__(self, "script", script)
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "source_map", source_map)
+        object.__setattr__(self, "heredoc", heredoc)
 
     def position(self, offset: int) -> tuple[int, int]:
         return self.source_map.locate(offset)
@@ -423,6 +447,56 @@ class Instruction:
     workdir: str = ""  # effective WORKDIR when it runs ("": never set in this Dockerfile)
     vars: Vars = field(default_factory=dict, repr=False)
     keyword_line: str = field(default="", repr=False)
+
+    def __init__(
+        self,
+        cmd: str,
+        line: int,
+        end_line: int,
+        column: int,
+        original: str,
+        args: tuple[str, ...],
+        json: bool = False,
+        flags: tuple[tuple[str, str | None], ...] = (),
+        heredocs: tuple[Heredoc, ...] = (),
+        stage: int = -1,
+        index: int = 0,
+        header_end: int = 0,
+        expanded: tuple[str, ...] = (),
+        unresolved: tuple[str, ...] = (),
+        pairs: tuple[KeyValue, ...] = (),
+        trigger: Instruction | None = None,
+        scripts: tuple[RunScript, ...] = (),
+        copy_from: CopyFrom | None = None,
+        mounts: tuple[dict[str, str], ...] = (),
+        user: str | None = None,
+        workdir: str = "",
+        vars: Vars | None = None,
+        keyword_line: str = "",
+    ) -> None:  # written out so that mypyc compiles it (customhouse/_native.py)
+        self.cmd = cmd
+        self.line = line
+        self.end_line = end_line
+        self.column = column
+        self.original = original
+        self.args = args
+        self.json = json
+        self.flags = flags
+        self.heredocs = heredocs
+        self.stage = stage
+        self.index = index
+        self.header_end = header_end
+        self.expanded = expanded
+        self.unresolved = unresolved
+        self.pairs = pairs
+        self.trigger = trigger
+        self.scripts = scripts
+        self.copy_from = copy_from
+        self.mounts = mounts
+        self.user = user
+        self.workdir = workdir
+        self.vars = {} if vars is None else vars
+        self.keyword_line = keyword_line
 
     def flag(self, name: str) -> str | None:
         """The last value of `--name` ("" for a bare `--name`), None when absent."""
@@ -1077,3 +1151,8 @@ def parse(text: str, path: str) -> DockerfileModel:
     if not cmds:
         raise _fail(path, 0, "no instructions (empty, or only comments)")
     return _Builder(body, path).build(tuple(cmds))
+
+
+# compiled by mypyc, these cannot be pickled the default way (customhouse/_native.py): frozen, or
+# with a compiled `__init__` that pickle's empty construction would call without arguments
+_native.picklable(Expanded, SourceMap, Heredoc, KeyValue, RunScript, CopyFrom, Instruction)

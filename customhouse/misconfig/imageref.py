@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from customhouse import _native
+
 _HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com", "docker.io"})
 
 
@@ -58,3 +60,7 @@ def parse_image_ref(ref: str) -> ImageRef | None:
     if registry == "docker.io" and "/" not in rest:
         rest = "library/" + rest
     return ImageRef(original=ref, registry=registry, repository=rest.lower(), tag=tag, digest=digest)
+
+
+# compiled by mypyc, these cannot be pickled the default way (customhouse/_native.py)
+_native.picklable(ImageRef)

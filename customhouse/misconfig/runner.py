@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from customhouse import _native
 from customhouse.errors import InputError
 from customhouse.misconfig.engine import Check, Document, FileType, Options, Violation, checks_for
 from customhouse.report.findings import Finding, Location, MisconfigDetail, Suppression, fingerprint
@@ -836,3 +837,7 @@ def scan_tree(
             result.evaluated[d.path] = joined[id(base)][1]
         result.check_severity.update((i, sev) for i, _, sev in tree_ran)
     return result
+
+
+# compiled by mypyc, these cannot be pickled the default way (customhouse/_native.py)
+_native.picklable(_TreeJob)

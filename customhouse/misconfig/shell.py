@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from customhouse import _native
+
 MAX_BASHLEX_CHARS = 64 * 1024  # bashlex is pure Python; beyond this, the tokenizer is enough
 MAX_NESTING = 4  # sh -c "sh -c '...'" depth we follow
 
@@ -75,6 +77,11 @@ class Word:
     start: int
     end: int
 
+    def __init__(self, text: str, start: int, end: int) -> None:  # compiled by mypyc: see _native.py
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
 
 @dataclass(frozen=True)
 class SimpleCommand:
@@ -100,6 +107,34 @@ class SimpleCommand:
     subshell: bool = False
     conditional: bool = False
 
+    def __init__(
+        self,
+        words: tuple[Word, ...],
+        start: int,
+        end: int,
+        assignments: tuple[str, ...] = (),
+        redirects: tuple[tuple[str, str], ...] = (),
+        pipeline: int = -1,
+        pipe_pos: int = 0,
+        parent: int = -1,
+        via: str = "",
+        operator: str = "",
+        subshell: bool = False,
+        conditional: bool = False,
+    ) -> None:
+        object.__setattr__(self, "words", words)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "assignments", assignments)
+        object.__setattr__(self, "redirects", redirects)
+        object.__setattr__(self, "pipeline", pipeline)
+        object.__setattr__(self, "pipe_pos", pipe_pos)
+        object.__setattr__(self, "parent", parent)
+        object.__setattr__(self, "via", via)
+        object.__setattr__(self, "operator", operator)
+        object.__setattr__(self, "subshell", subshell)
+        object.__setattr__(self, "conditional", conditional)
+
     @property
     def argv(self) -> tuple[str, ...]:
         return tuple(w.text for w in self.words)
@@ -116,6 +151,10 @@ class Pipeline:
 
     commands: tuple[int, ...]
     negated: bool = False
+
+    def __init__(self, commands: tuple[int, ...], negated: bool = False) -> None:
+        object.__setattr__(self, "commands", commands)
+        object.__setattr__(self, "negated", negated)
 
     @property
     def length(self) -> int:
@@ -140,6 +179,26 @@ class PackageOp:
     command: int
     manager_word: int
     action_word: int
+
+    def __init__(
+        self,
+        manager: str,
+        action: str,
+        raw_action: str,
+        options: tuple[tuple[str, str | None], ...],
+        packages: tuple[Word, ...],
+        command: int,
+        manager_word: int,
+        action_word: int,
+    ) -> None:
+        object.__setattr__(self, "manager", manager)
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "raw_action", raw_action)
+        object.__setattr__(self, "options", options)
+        object.__setattr__(self, "packages", packages)
+        object.__setattr__(self, "command", command)
+        object.__setattr__(self, "manager_word", manager_word)
+        object.__setattr__(self, "action_word", action_word)
 
     def has(self, *names: str) -> bool:
         return any(o in names for o, _ in self.options)
@@ -167,6 +226,26 @@ class ShellScript:
     pipefail: bool = False
     parser: str = "bashlex"  # "bashlex", "fallback", "exec" (JSON-form argv), "none" (not a shell)
     packages: tuple[PackageOp, ...] = field(default=(), compare=False)
+
+    def __init__(
+        self,
+        source: str,
+        commands: tuple[SimpleCommand, ...] = (),
+        pipelines: tuple[Pipeline, ...] = (),
+        parameters: frozenset[str] = frozenset(),
+        errexit: bool = False,
+        pipefail: bool = False,
+        parser: str = "bashlex",
+        packages: tuple[PackageOp, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "commands", commands)
+        object.__setattr__(self, "pipelines", pipelines)
+        object.__setattr__(self, "parameters", parameters)
+        object.__setattr__(self, "errexit", errexit)
+        object.__setattr__(self, "pipefail", pipefail)
+        object.__setattr__(self, "parser", parser)
+        object.__setattr__(self, "packages", packages)
 
     def top_level(self) -> Iterable[SimpleCommand]:
         return (c for c in self.commands if c.parent < 0)
@@ -209,16 +288,12 @@ class _Builder:
             for n, p in enumerate(self.pipelines)
         )
         errexit, pipefail = _set_options(cmds)
-        script = ShellScript(
-            source=self.source,
-            commands=cmds,
-            pipelines=pls,
-            parameters=frozenset(self.params),
-            errexit=errexit,
-            pipefail=pipefail,
-            parser=parser,
-        )
-        return _with_packages(script)
+        ops = []
+        for n, c in enumerate(cmds):
+            op = decode_package_op(c, n)
+            if op is not None:
+                ops.append(op)
+        return ShellScript(self.source, cmds, pls, frozenset(self.params), errexit, pipefail, parser, tuple(ops))
 
 
 def _set_options(cmds: Sequence[SimpleCommand]) -> tuple[bool, bool]:
@@ -301,6 +376,30 @@ class _Ctx:
     depth: int = 0
     base: int = -1  # nested scripts: every offset maps to this position of the outer script
     base_end: int = -1
+
+    def __init__(
+        self,
+        pipeline: int = -1,
+        pipe_pos: int = 0,
+        parent: int = -1,
+        via: str = "",
+        operator: str = "",
+        subshell: bool = False,
+        conditional: bool = False,
+        depth: int = 0,
+        base: int = -1,
+        base_end: int = -1,
+    ) -> None:
+        object.__setattr__(self, "pipeline", pipeline)
+        object.__setattr__(self, "pipe_pos", pipe_pos)
+        object.__setattr__(self, "parent", parent)
+        object.__setattr__(self, "via", via)
+        object.__setattr__(self, "operator", operator)
+        object.__setattr__(self, "subshell", subshell)
+        object.__setattr__(self, "conditional", conditional)
+        object.__setattr__(self, "depth", depth)
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "base_end", base_end)
 
 
 class _BashlexWalker:
@@ -494,6 +593,8 @@ def _graft(b: _Builder, inner: ShellScript, holder: int, via: str, base: int, ba
 
 def _blank_heredocs(text: str) -> str:
     """Replace here-document bodies with spaces (same length, newlines kept): they are data."""
+    if "<<" not in text:  # no here-document can start: most scripts, returned as they are
+        return text
     lines = text.split("\n")
     out: list[str] = []
     pending: list[tuple[str, bool]] = []
@@ -980,6 +1081,9 @@ def _skip_wrapper(argv: Sequence[str], i: int) -> int:
 
 def unwrap(cmd: SimpleCommand) -> int:
     """Index in `cmd.words` of the program that really runs (`sudo -E env A=1 apt-get` -> 3)."""
+    words = cmd.words
+    if not words or words[0].text.rsplit("/", 1)[-1] not in _WRAPPERS:  # nearly always: no argv to build
+        return 0
     argv = cmd.argv
     i = 0
     while i < len(argv) and argv[i].rsplit("/", 1)[-1] in _WRAPPERS:
@@ -1316,14 +1420,5 @@ def decode_package_op(cmd: SimpleCommand, index: int) -> PackageOp | None:
     )
 
 
-def _with_packages(script: ShellScript) -> ShellScript:
-    ops = []
-    for n, c in enumerate(script.commands):
-        op = decode_package_op(c, n)
-        if op is not None:
-            ops.append(op)
-    if not ops:
-        return script
-    from dataclasses import replace
-
-    return replace(script, packages=tuple(ops))
+# compiled by mypyc, these cannot be pickled the default way (customhouse/_native.py)
+_native.picklable(Word, SimpleCommand, Pipeline, PackageOp, ShellScript, _Ctx, _Grammar)

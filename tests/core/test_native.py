@@ -102,10 +102,7 @@ def test_the_build_key_covers_every_source_it_reads() -> None:
 def test_compiled_and_pure_python_give_the_same_report(tmp_path: Path) -> None:
     """Every Dockerfile fixture of the checks, through the command line, both ways: byte for byte
     the same JSON report (with suppressions, fixes, snippets and the secret checks)."""
-    from tests.misconfig.dockerfile.test_checks import CASES
-
-    texts = [t for c in CASES for t in (c.fail, c.passing)]
-    texts += [p.read_text() for p in sorted((FIXTURES / "data").iterdir())]
+    texts = _fixture_texts()
     assert len(texts) > 90
     tree = tmp_path / "tree"
     for i, text in enumerate(texts):
@@ -125,3 +122,114 @@ def test_compiled_and_pure_python_give_the_same_report(tmp_path: Path) -> None:
         outs.append(r.stdout)
     assert outs[0].count(b'"CH-DF-') > 100
     assert outs[0] == outs[1]
+
+
+def _fixture_texts() -> list[str]:
+    from tests.misconfig.dockerfile.test_checks import CASES
+
+    return [t for c in CASES for t in (c.fail, c.passing)] + [
+        p.read_text() for p in sorted((FIXTURES / "data").iterdir())
+    ]
+
+
+def test_parsed_dockerfiles_survive_pickling() -> None:
+    """Workers send parsed documents to their parent pickled (`keep_documents`). The model's
+    frozen dataclasses, compiled, cannot be rebuilt field by field; they are rebuilt through their
+    constructors, and the checks find the same on the copy."""
+    import pickle
+
+    from customhouse.misconfig.engine import Options
+    from customhouse.misconfig.runner import parse_document, run_checks
+
+    def seen(doc: object) -> list[tuple[str, int, str, str]]:
+        return [(f.id, f.location.line, f.message, f.fingerprint) for f in run_checks(doc, Options())]  # type: ignore[arg-type]
+
+    total = 0
+    for text in _fixture_texts():
+        doc = parse_document(text, "Dockerfile", "dockerfile")
+        back = pickle.loads(pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
+        assert type(back.data) is type(doc.data)
+        assert seen(back) == seen(doc)
+        total += len(seen(doc))
+    assert total > 100
+
+
+_KEEP_SCRIPT = """
+import json, sys
+from pathlib import Path
+from customhouse import _native
+from customhouse.misconfig.runner import scan_tree
+from customhouse.misconfig import dockerfile
+got = scan_tree(Path(sys.argv[1]), jobs=2, keep_documents=True)
+print(json.dumps({"status": _native.status(), "documents": len(got.documents),
+                  "models": sum(isinstance(d.data, dockerfile.DockerfileModel) for d in got.documents),
+                  "findings": len(got.findings)}))
+"""
+
+
+def test_a_parallel_scan_keeps_its_documents(tmp_path: Path) -> None:
+    """Through the API in a fresh process, two workers, every parsed Dockerfile kept: the
+    documents come back from the workers whole."""
+    import json
+
+    from customhouse.misconfig.runner import PARALLEL_MIN_FILES
+
+    texts = _fixture_texts()
+    n = max(PARALLEL_MIN_FILES * 2, len(texts))
+    for i in range(n):
+        dest = tmp_path / f"{i:03d}" / "Dockerfile"
+        dest.parent.mkdir(parents=True)
+        dest.write_text(texts[i % len(texts)])
+    out = subprocess.run(
+        [sys.executable, "-c", _KEEP_SCRIPT, str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout
+    got = json.loads(out)
+    assert got["status"] == _native.status()
+    from customhouse.misconfig.runner import scan_tree
+
+    one = scan_tree(tmp_path, jobs=1)
+    assert got["documents"] == got["models"] == sum(one.scanned.values()) >= n - 5
+    assert got["findings"] == len(one.findings) > 100
+
+
+_SIGNATURES_SCRIPT = """
+import dataclasses, inspect, json
+from customhouse.misconfig import dockerfile, shell
+bad = []
+classes = [
+    shell.Word, shell.SimpleCommand, shell.Pipeline, shell.PackageOp, shell.ShellScript, shell._Ctx,
+    dockerfile.Expanded, dockerfile.SourceMap, dockerfile.KeyValue, dockerfile.RunScript, dockerfile.Instruction,
+]
+for cls in classes:
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(cls)
+    if [p.name for p in params] != [f.name for f in fields]:
+        bad.append((cls.__name__, "names"))
+    for p, f in zip(params, fields):
+        if f.default is not dataclasses.MISSING:
+            ok = p.default == f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            ok = p.default is None
+        else:
+            ok = p.default is inspect.Parameter.empty
+        if not ok:
+            bad.append((cls.__name__, f.name))
+print(json.dumps({"classes": len(classes), "bad": bad}))
+"""
+
+
+def test_written_out_constructors_match_their_fields() -> None:
+    """The hottest model classes write their `__init__` out (mypyc compiles it; the one
+    `@dataclass` generates would run as Python): its parameters must stay the dataclass's fields,
+    in order, with the same defaults (None standing for a default factory)."""
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", _SIGNATURES_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, _native.PURE_ENV: "1"},
+    ).stdout
+    got = json.loads(out)
+    assert got == {"classes": 11, "bad": []}

@@ -105,3 +105,17 @@ def test_guards_change_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_names_with_separators_inside_words_still_found(name: str) -> None:
     # the guard looks for "key", "pass", "secret" with `_`, `-` and `.` taken out first
     assert _secrettext.text_hits(f"{name}=abcdefgh1234")
+
+
+def test_every_privilege_dropping_tool_is_guarded() -> None:
+    """CH-DF-002 runs its pattern only on text holding one of the hints: each name the pattern
+    knows must contain one, or an image dropping privileges with it would be reported."""
+    from customhouse.misconfig.checks import dockerfile as df
+
+    inner = re.fullmatch(r"\\b\((.*)\)\\b", df._PRIVILEGE_DROP.pattern)
+    assert inner is not None
+    names = inner.group(1).split("|")
+    assert len(names) >= 7
+    for name in names:
+        assert any(h in name for h in df._PRIVILEGE_DROP_HINTS), name
+        assert df._PRIVILEGE_DROP.search(f'entrypoint ["{name}", "app"]')

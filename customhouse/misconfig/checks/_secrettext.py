@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from customhouse import _native
+
 
 def redact(secret: str) -> str:
     """A form that lets people recognise and correlate a secret without being able to use it.
@@ -333,3 +335,7 @@ def secret_file_name(path: str) -> bool:
     if base.endswith(".pem"):
         return not any(h in base.lower() for h in _PUBLIC_PEM_HINTS)
     return False
+
+
+# compiled by mypyc, these cannot be pickled the default way (customhouse/_native.py)
+_native.picklable(SecretHit)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+from customhouse import _native
 from customhouse.misconfig import shell
 from customhouse.misconfig.checks._secrettext import SecretHit, redact, secret_file_name, text_hits
 from customhouse.misconfig.checks._secretvalues import secret_name, secret_reason
@@ -280,6 +281,7 @@ def _mask(text: str, secrets: Iterable[str]) -> str:
 
 _NONROOT_HINTS = ("nonroot", "non-root", "rootless", "unprivileged")
 _PRIVILEGE_DROP = re.compile(r"\b(gosu|su-exec|setpriv|runuser|chpst|s6-setuidgid|setuidgid)\b")
+_PRIVILEGE_DROP_HINTS = ("gosu", "su-exec", "setpriv", "runuser", "chpst", "setuidgid")
 
 
 def _is_root(user: str) -> bool:
@@ -328,7 +330,13 @@ def _drops_privileges(m: DockerfileModel) -> bool:
     """The entrypoint-drops-privileges pattern (gosu, su-exec, setpriv...) of many official images."""
 
     def compute() -> bool:
-        return any(_PRIVILEGE_DROP.search(_texts(i).lower()) for st in m.shipped() for i in st.instructions)
+        for st in m.shipped():
+            for i in st.instructions:
+                text = _texts(i).lower()
+                # every name the pattern knows holds one of these: the regex only where one is
+                if any(k in text for k in _PRIVILEGE_DROP_HINTS) and _PRIVILEGE_DROP.search(text):
+                    return True
+        return False
 
     return m.memo("df.drops_privileges", compute)
 
@@ -3044,3 +3052,7 @@ def pipe_without_pipefail(doc: Document, options: Options) -> Iterator[Violation
                     fix='Prefix the RUN with `set -o pipefail &&` or set `SHELL ["/bin/bash", "-o", "pipefail", '
                     '"-c"]`.',
                 )
+
+
+# compiled by mypyc, these cannot be pickled the default way (customhouse/_native.py)
+_native.picklable(_Run, _ImageUse)
