@@ -560,6 +560,48 @@ class Stage:
     shell: tuple[str, ...] = DEFAULT_SHELL
     windows: bool = False
 
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        base: str,
+        base_raw: str,
+        platform: str,
+        line: int,
+        from_instruction: Instruction,
+        instructions: list[Instruction] | None = None,
+        base_stage: int | None = None,
+        image: ImageRef | None = None,
+        base_unresolved: tuple[str, ...] = (),
+        scratch: bool = False,
+        user: str | None = None,
+        user_instruction: Instruction | None = None,
+        env: dict[str, str | None] | None = None,
+        args: dict[str, str | None] | None = None,
+        workdir: str = "",
+        shell: tuple[str, ...] = DEFAULT_SHELL,
+        windows: bool = False,
+    ) -> None:  # written out so that mypyc compiles it (customhouse/_native.py)
+        self.index = index
+        self.name = name
+        self.base = base
+        self.base_raw = base_raw
+        self.platform = platform
+        self.line = line
+        self.from_instruction = from_instruction
+        self.instructions = [] if instructions is None else instructions
+        self.base_stage = base_stage
+        self.image = image
+        self.base_unresolved = base_unresolved
+        self.scratch = scratch
+        self.user = user
+        self.user_instruction = user_instruction
+        self.env = {} if env is None else env
+        self.args = {} if args is None else args
+        self.workdir = workdir
+        self.shell = shell
+        self.windows = windows
+
     @property
     def label(self) -> str:
         return f"stage {self.name!r}" if self.name else f"stage {self.index}"
@@ -580,6 +622,24 @@ class DockerfileModel:
     stages: list[Stage]
     global_vars: dict[str, str | None]
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __init__(
+        self,
+        path: str,
+        directives: dict[str, str],
+        escape: str,
+        instructions: list[Instruction],
+        stages: list[Stage],
+        global_vars: dict[str, str | None],
+        _memo: dict[str, Any] | None = None,
+    ) -> None:  # written out so that mypyc compiles it (customhouse/_native.py)
+        self.path = path
+        self.directives = directives
+        self.escape = escape
+        self.instructions = instructions
+        self.stages = stages
+        self.global_vars = global_vars
+        self._memo = {} if _memo is None else _memo
 
     @property
     def final(self) -> Stage:
@@ -1155,4 +1215,4 @@ def parse(text: str, path: str) -> DockerfileModel:
 
 # compiled by mypyc, these cannot be pickled the default way (customhouse/_native.py): frozen, or
 # with a compiled `__init__` that pickle's empty construction would call without arguments
-_native.picklable(Expanded, SourceMap, Heredoc, KeyValue, RunScript, CopyFrom, Instruction)
+_native.picklable(Expanded, SourceMap, Heredoc, KeyValue, RunScript, CopyFrom, Instruction, Stage, DockerfileModel)

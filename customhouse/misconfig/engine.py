@@ -104,6 +104,45 @@ class Violation:
     created_by: str = ""
     extra: tuple[tuple[str, str], ...] = ()
 
+    def __init__(
+        self,
+        message: str,
+        line: int = 0,
+        column: int = 0,
+        end_line: int = 0,
+        snippet: str = "",
+        fix: str = "",
+        replacement: str = "",
+        json_path: str = "",
+        resource_kind: str = "",
+        resource_namespace: str = "",
+        resource_name: str = "",
+        path: str = "",
+        layer_index: int = -1,
+        layer_digest: str = "",
+        created_by: str = "",
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        # written out: one per finding of every check, and stores into the instance dict take a
+        # third of the time of the `object.__setattr__` calls `@dataclass(frozen=True)` generates
+        d = self.__dict__
+        d["message"] = message
+        d["line"] = line
+        d["column"] = column
+        d["end_line"] = end_line
+        d["snippet"] = snippet
+        d["fix"] = fix
+        d["replacement"] = replacement
+        d["json_path"] = json_path
+        d["resource_kind"] = resource_kind
+        d["resource_namespace"] = resource_namespace
+        d["resource_name"] = resource_name
+        d["path"] = path
+        d["layer_index"] = layer_index
+        d["layer_digest"] = layer_digest
+        d["created_by"] = created_by
+        d["extra"] = extra
+
 
 @dataclass
 class Document:

@@ -24,6 +24,13 @@ class ImageRef:
     tag: str = ""
     digest: str = ""
 
+    def __init__(self, original: str, registry: str, repository: str, tag: str = "", digest: str = "") -> None:
+        object.__setattr__(self, "original", original)  # written out so that mypyc compiles it
+        object.__setattr__(self, "registry", registry)
+        object.__setattr__(self, "repository", repository)
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "digest", digest)
+
     @property
     def name(self) -> str:
         return f"{self.registry}/{self.repository}"

@@ -42,6 +42,35 @@ class Location:
     resource_name: str = ""
     json_path: str = ""
 
+    def __init__(
+        self,
+        path: str = "",
+        line: int = 0,
+        column: int = 0,
+        end_line: int = 0,
+        layer_digest: str = "",
+        layer_index: int = -1,
+        created_by: str = "",
+        resource_kind: str = "",
+        resource_namespace: str = "",
+        resource_name: str = "",
+        json_path: str = "",
+    ) -> None:
+        # written out: a scan makes one per finding, and stores into the instance dict take a
+        # third of the time of the `object.__setattr__` calls `@dataclass(frozen=True)` generates
+        d = self.__dict__
+        d["path"] = path
+        d["line"] = line
+        d["column"] = column
+        d["end_line"] = end_line
+        d["layer_digest"] = layer_digest
+        d["layer_index"] = layer_index
+        d["created_by"] = created_by
+        d["resource_kind"] = resource_kind
+        d["resource_namespace"] = resource_namespace
+        d["resource_name"] = resource_name
+        d["json_path"] = json_path
+
 
 @dataclass(frozen=True)
 class Suppression:
@@ -109,6 +138,23 @@ class MisconfigDetail:
     description: str = ""
     extra: tuple[tuple[str, str], ...] = ()  # check-specific facts (e.g. ("pss_check", "privileged"))
 
+    def __init__(
+        self,
+        file_type: str,
+        snippet: str = "",
+        replacement: str = "",
+        check_source: str = "builtin",
+        description: str = "",
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:  # written out, as Location's
+        d = self.__dict__
+        d["file_type"] = file_type
+        d["snippet"] = snippet
+        d["replacement"] = replacement
+        d["check_source"] = check_source
+        d["description"] = description
+        d["extra"] = extra
+
 
 @dataclass(frozen=True)
 class SecretDetail:
@@ -152,6 +198,41 @@ class Finding:
     vulnerability: VulnerabilityDetail | None = None
     misconfiguration: MisconfigDetail | None = None
     secret: SecretDetail | None = None
+
+    def __init__(
+        self,
+        id: str,
+        kind: Kind,
+        severity: Severity,
+        title: str,
+        message: str = "",
+        target: str = "",
+        location: Location | None = None,
+        fix: str = "",
+        references: tuple[str, ...] = (),
+        frameworks: tuple[tuple[str, str], ...] = (),
+        suppressed: Suppression | None = None,
+        fingerprint: str = "",
+        vulnerability: VulnerabilityDetail | None = None,
+        misconfiguration: MisconfigDetail | None = None,
+        secret: SecretDetail | None = None,
+    ) -> None:  # written out, as Location's
+        d = self.__dict__
+        d["id"] = id
+        d["kind"] = kind
+        d["severity"] = severity
+        d["title"] = title
+        d["message"] = message
+        d["target"] = target
+        d["location"] = Location() if location is None else location
+        d["fix"] = fix
+        d["references"] = references
+        d["frameworks"] = frameworks
+        d["suppressed"] = suppressed
+        d["fingerprint"] = fingerprint
+        d["vulnerability"] = vulnerability
+        d["misconfiguration"] = misconfiguration
+        d["secret"] = secret
 
     def with_fingerprint(self) -> Finding:
         return replace(self, fingerprint=fingerprint(self))

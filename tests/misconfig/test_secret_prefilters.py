@@ -119,3 +119,30 @@ def test_every_privilege_dropping_tool_is_guarded() -> None:
     for name in names:
         assert any(h in name for h in df._PRIVILEGE_DROP_HINTS), name
         assert df._PRIVILEGE_DROP.search(f'entrypoint ["{name}", "app"]')
+
+
+def test_the_ssh_command_guard_changes_no_answer() -> None:
+    """CH-DF-036 splits a CMD/ENTRYPOINT shell-style only when the text, less quotes and
+    backslashes, names sshd or dropbear; on quoted, escaped and split spellings the guarded
+    answer is the unguarded one."""
+    import shlex
+
+    from customhouse.misconfig.checks import dockerfile as df
+    from customhouse.misconfig.dockerfile import Instruction
+
+    def unguarded(text: str) -> bool:
+        try:
+            argv = shlex.split(text)
+        except ValueError:
+            argv = text.split()
+        return any(a.rsplit("/", 1)[-1] in ("sshd", "dropbear") for a in argv[:3])
+
+    rng = random.Random(7)
+    pieces = ["ss", "hd", "sshd", "s", "h", "d", "drop", "bear", "'", '"', "\\", " ", "/usr/sbin/", "-D", "exec", "x"]
+    found = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
+        ins = Instruction(cmd="CMD", line=1, end_line=1, column=0, original="CMD " + text, args=(text,))
+        assert df._starts_ssh(ins) == unguarded(text), text
+        found += unguarded(text)
+    assert found > 300

@@ -264,7 +264,9 @@ _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
 
 def _describe_cmd(cmd: shell.SimpleCommand, limit: int = 60) -> str:
     """A short form of the command for messages (URL passwords masked: messages are not redacted)."""
-    text = _URL_PASSWORD.sub(r"\1***@", " ".join(cmd.argv))
+    text = " ".join(cmd.argv)
+    if "://" in text:  # the pattern's own start: most commands have no URL to mask
+        text = _URL_PASSWORD.sub(r"\1***@", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -2410,8 +2412,13 @@ def npm_install_not_ci(doc: Document, options: Options) -> Iterator[Violation]:
             )
 
 
+_VERSION_MARK = re.compile(r"[=~<>:]")
+
+
 def _package_name(word: str) -> str:
-    return re.split(r"[=~<>:]", word, maxsplit=1)[0].lower()
+    """`curl=7.88*` -> `curl`: the name before a version (or architecture) qualifier, lower case."""
+    m = _VERSION_MARK.search(word)
+    return (word[: m.start()] if m else word).lower()
 
 
 @check(
@@ -2452,9 +2459,18 @@ def ssh_server(doc: Document, options: Options) -> Iterator[Violation]:
                     fix=f"Remove {w.text}; use `docker exec`/`kubectl exec` for access.",
                 )
     for ins in _effective_commands(m):
-        argv = _command_argv(ins)
-        if any(a.rsplit("/", 1)[-1] in ("sshd", "dropbear") for a in argv[:3]):
+        if _starts_ssh(ins):
             yield _at_ins(ins, f"{ins.cmd} starts an SSH server.", fix="Run the service itself, not sshd.")
+
+
+def _starts_ssh(ins: Instruction) -> bool:
+    """Whether one of the first three words of a CMD/ENTRYPOINT is sshd or dropbear. A word is
+    a piece of the text with quotes and backslashes taken out: without either name in the text
+    so cleaned, no word can be one, and the shell-style split (slow) is skipped."""
+    bare = " ".join(ins.args).replace('"', "").replace("'", "").replace("\\", "")
+    if "sshd" not in bare and "dropbear" not in bare:
+        return False
+    return any(a.rsplit("/", 1)[-1] in ("sshd", "dropbear") for a in _command_argv(ins)[:3])
 
 
 def _command_argv(ins: Instruction) -> list[str]:
