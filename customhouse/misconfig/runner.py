@@ -235,28 +235,59 @@ def excluded(rel: str, patterns: Iterable[str]) -> bool:
 def iter_files(root: Path, exclude: Iterable[str] = ()) -> Iterable[tuple[str, str]]:
     """(path, path relative to root) of regular files, never following symlinks; excluded
     directories are not entered. Paths are strings: a Path per file (and `relpath` per
-    directory) cost three times the walk itself on a tree of 2,000 manifests."""
+    directory) cost three times the walk itself on a tree of 2,000 manifests.
+
+    The order is `os.walk`'s, top-down with each directory's files and subdirectories sorted: a
+    directory's files, then its subdirectories one after the other. The walk is our own over
+    `os.scandir` (compiled, see customhouse/_native.py): `os.walk` runs as Python and asks the
+    system once more per directory whether it is a symlink, which the directory entry already
+    says; on the 594 directories of the Dockerfile benchmark that was 16-23 ms before any file
+    was read."""
     excl = tuple(exclude)
     if root.is_file():
         yield os.fspath(root), root.name
         return
     top = os.fspath(root)
-    cut = len(os.path.join(top, ""))
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-        rel_dir = dirpath[cut:]  # os.walk joins every dirpath onto `top`
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in SKIP_DIRS and not (excl and excluded(f"{rel_dir}/{d}" if rel_dir else d, excl))
-        )
-        if rel_dir:
-            base, prefix = dirpath + os.sep, rel_dir + "/"
-            for name in sorted(filenames):
-                yield base + name, prefix + name
-        else:
-            base = os.path.join(dirpath, "")
-            for name in sorted(filenames):
-                yield base + name, name
+    yield from _walk_dir(top, os.path.join(top, ""), "", excl)
+
+
+def _walk_dir(path: str, base: str, prefix: str, excl: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    """The files under `path` (`base` = `path` and a separator, `prefix` = its relative path and
+    "/", or "" for the root). As `os.walk`: an unreadable directory is skipped, an entry whose type
+    cannot be read is a file, a symlink to a directory is listed with the directories but never
+    entered."""
+    try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except OSError:
+        return
+    files: list[str] = []
+    dirs: list[str] = []
+    links: set[str] = set()
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if not is_dir:
+            files.append(entry.name)
+            continue
+        dirs.append(entry.name)
+        try:
+            if entry.is_symlink():
+                links.add(entry.name)
+        except OSError:  # as `os.path.islink`: not known to be a link, so entered
+            pass
+    files.sort()
+    for name in files:
+        yield base + name, prefix + name
+    rel_dir = prefix[:-1]
+    kept = sorted(
+        d for d in dirs if d not in SKIP_DIRS and not (excl and excluded(f"{rel_dir}/{d}" if rel_dir else d, excl))
+    )
+    for name in kept:
+        if name not in links:
+            yield from _walk_dir(base + name, base + name + os.sep, prefix + name + "/", excl)
 
 
 def iter_documents(
