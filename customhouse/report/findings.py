@@ -297,12 +297,21 @@ def _asdict(obj: Any) -> Any:
     return out
 
 
+def sort_key(f: Finding) -> tuple[Any, ...]:
+    """The default order's key: riskiest first, then by id and place."""
+    v = f.vulnerability
+    if v is None:
+        return (-0.0, -severity_rank(f.severity), f.id, ("", ""), f.location.path, f.location.line)
+    return (
+        -v.risk,
+        -severity_rank(f.severity),
+        f.id,
+        (v.package_name, v.package_version),
+        f.location.path,
+        f.location.line,
+    )
+
+
 def sort_findings(findings: list[Finding]) -> list[Finding]:
     """Default order: riskiest first, then by id and place, so reports are deterministic."""
-
-    def key(f: Finding) -> tuple[Any, ...]:
-        risk = f.vulnerability.risk if f.vulnerability else 0.0
-        pkg = (f.vulnerability.package_name, f.vulnerability.package_version) if f.vulnerability else ("", "")
-        return (-risk, -severity_rank(f.severity), f.id, pkg, f.location.path, f.location.line)
-
-    return sorted(findings, key=key)
+    return sorted(findings, key=sort_key)

@@ -146,3 +146,21 @@ def test_the_ssh_command_guard_changes_no_answer() -> None:
         assert df._starts_ssh(ins) == unguarded(text), text
         found += unguarded(text)
     assert found > 300
+
+
+def test_a_run_without_secret_hints_holds_none_in_any_command() -> None:
+    """CH-DF-020 tests a RUN's command texts once, joined: whatever `text_hits` finds in one
+    command, the joined text must pass the test (the guards are plain strings, and the secret-name
+    test runs on the text with separators taken out, which joining cannot undo)."""
+    rng = random.Random(11)
+    texts = _texts(3000)
+    found = 0
+    for _ in range(3000):
+        parts = [rng.choice(texts) for _ in range(rng.randint(1, 5))]
+        joined = "\n".join(parts)
+        if any(_secrettext.text_hits(p) for p in parts):
+            found += 1
+            assert _secrettext.could_hold_secrets(joined), parts
+        if _secrettext.text_hits(joined):
+            assert _secrettext.could_hold_secrets(joined)
+    assert found > 500

@@ -238,6 +238,16 @@ def assignment_hits(name: str, value: str) -> list[SecretHit]:
     return hits
 
 
+def could_hold_secrets(text: str) -> bool:
+    """False when `text_hits` finds nothing in `text` nor in any part of it: both of its guards
+    (the token hints, the secret-name words once separators are taken out) are plain strings,
+    so one that misses the whole misses every part. A Dockerfile check asks once per RUN instead
+    of once per command."""
+    if _TOKEN_HINT.search(text) is not None:
+        return True
+    return _NAME_MARKS.search(text.lower().replace("_", "").replace("-", "").replace(".", "")) is not None
+
+
 def text_hits(text: str, known: frozenset[tuple[str, str]] = frozenset()) -> list[SecretHit]:
     """Secrets in free text such as a history step; `known` (name, value) pairs are skipped."""
     hits = [h for h in token_hits(text) if (h.name, h.value) not in known]

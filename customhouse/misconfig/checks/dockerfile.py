@@ -36,7 +36,13 @@ from typing import cast
 
 from customhouse import _native
 from customhouse.misconfig import shell
-from customhouse.misconfig.checks._secrettext import SecretHit, redact, secret_file_name, text_hits
+from customhouse.misconfig.checks._secrettext import (
+    SecretHit,
+    could_hold_secrets,
+    redact,
+    secret_file_name,
+    text_hits,
+)
 from customhouse.misconfig.checks._secretvalues import secret_name, secret_reason
 from customhouse.misconfig.dockerfile import DockerfileModel, Instruction, RunScript, Stage, expand
 from customhouse.misconfig.engine import Document, Framework, Options, Violation, check
@@ -1546,9 +1552,14 @@ def secret_files(doc: Document, options: Options) -> Iterator[Violation]:
 _USER_OPT = re.compile(r"^(?:-u|--user)(?:=)?(.*)$")
 
 
-def _run_secret_hits(cmd: shell.SimpleCommand) -> list[SecretHit]:
-    text = " ".join([*cmd.assignments, *cmd.argv])
-    hits = text_hits(text)
+def _command_text(cmd: shell.SimpleCommand) -> str:
+    return " ".join([*cmd.assignments, *cmd.argv])
+
+
+def _run_secret_hits(cmd: shell.SimpleCommand, text: str, free_text: bool = True) -> list[SecretHit]:
+    """Secrets in one command: in its text (`text_hits`, skipped when `free_text` is False because
+    its RUN as a whole holds none), and in the credentials curl and wget take as options."""
+    hits = text_hits(text) if free_text else []
     if shell.program(cmd) in ("curl", "wget"):
         args = cmd.argv
         for k, a in enumerate(args):
@@ -1590,8 +1601,11 @@ def run_secret(doc: Document, options: Options) -> Iterator[Violation]:
     m = _model(doc)
     for r in _runs(m, triggers=True):
         seen: set[str] = set()
-        for rs, _i, cmd in _commands(r):
-            hits = [h for h in _run_secret_hits(cmd) if h.value not in seen]
+        commands = list(_commands(r))
+        texts = [_command_text(cmd) for _rs, _i, cmd in commands]
+        free_text = could_hold_secrets("\n".join(texts))  # one test for the whole RUN
+        for (rs, _i, cmd), text in zip(commands, texts, strict=True):
+            hits = [h for h in _run_secret_hits(cmd, text, free_text) if h.value not in seen]
             if not hits:
                 continue
             seen.update(h.value for h in hits)
