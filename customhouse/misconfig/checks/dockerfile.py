@@ -1556,7 +1556,7 @@ def _command_text(cmd: shell.SimpleCommand) -> str:
     return " ".join([*cmd.assignments, *cmd.argv])
 
 
-def _run_secret_hits(cmd: shell.SimpleCommand, text: str, free_text: bool = True) -> list[SecretHit]:
+def _run_secret_hits(cmd: shell.SimpleCommand, text: str, free_text: bool) -> list[SecretHit]:
     """Secrets in one command: in its text (`text_hits`, skipped when `free_text` is False because
     its RUN as a whole holds none), and in the credentials curl and wget take as options."""
     hits = text_hits(text) if free_text else []
