@@ -21,6 +21,7 @@ from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 
 MODULES: tuple[str, ...] = (
     "customhouse.misconfig.shell",
+    "customhouse.misconfig.dfsyntax",
     "customhouse.misconfig.dockerfile",
     "customhouse.misconfig.checks.dockerfile",
     "customhouse.misconfig.checks._secrettext",
