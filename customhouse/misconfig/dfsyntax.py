@@ -9,7 +9,7 @@ It never decides anything BuildKit would decide differently: `parse` returns Non
 caller asks BuildKit, for everything outside the subset it knows exactly: heredocs, ONBUILD,
 unknown instructions, every input BuildKit rejects (so BuildKit's own error messages are
 kept), non-ASCII builder flags and HEALTHCHECK arguments (which BuildKit reads byte by byte),
-escaped code points in JSON arrays, lines near the Go scanner's 64 KiB limit. The tests hold
+escaped code points in JSON arrays, lines near the Go scanner's 64 KiB limit, NUL bytes. The tests hold
 it to BuildKit on every fixture, on the corpus of real Dockerfiles, and on generated files
 that mix the awkward cases (tests/misconfig/test_dfsyntax.py).
 
@@ -375,6 +375,8 @@ def _command(line: str, escape: str, start: int, end: int) -> Command:
 def parse(text: str) -> tuple[Command, ...] | None:
     """The instructions of a Dockerfile (byte-order mark already removed) as BuildKit's parser
     gives them, or None where only BuildKit may say (see the module's docstring)."""
+    if "\x00" in text:
+        return None  # the text goes to Go as a C string: BuildKit sees it cut at the NUL
     if not text.isascii():
         try:
             text.encode("utf-8")

@@ -10,7 +10,11 @@ escapes, quotes, JSON forms with trailing text, flags, non-ASCII blanks, heredoc
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -262,6 +266,7 @@ def test_same_as_buildkit_on_the_benchmark_corpus() -> None:
         'FROM x\nCMD ["\\ud800"]\n',  # an escaped lone surrogate
         "FROM x\nRUN " + "a" * 20000 + "\n",  # near the Go scanner's line limit
         "# only a comment\n",
+        "FROM x\nRUN a\x00b\n",  # BuildKit gets the text as a C string, cut at the NUL
     ],
 )
 def test_left_to_buildkit(text: str) -> None:
@@ -282,3 +287,23 @@ def test_model_is_the_same_either_way() -> None:
         assert fast == slow
         compared += 1
     assert compared > 100
+
+
+def test_buildkit_only_switch_gives_the_same_report() -> None:
+    """`CUSTOMHOUSE_BUILDKIT_ONLY=1` has BuildKit's parser read every file (its Go library is
+    then loaded, which our pass never needs for these files) and changes nothing in the report."""
+    probe = (
+        "import sys, json; from customhouse.misconfig import dockerfile as m; "
+        "from pathlib import Path; "
+        "out = [m.parse(p.read_text(), p.name).to_input() for p in sorted(Path(sys.argv[1]).iterdir())]; "
+        "print(json.dumps({'buildkit_loaded': 'dockerfile' in sys.modules, 'models': out}, default=str))"
+    )
+    runs = {}
+    for value in ("", "1"):
+        env = {**os.environ, "CUSTOMHOUSE_BUILDKIT_ONLY": value}
+        cmd = [sys.executable, "-c", probe, str(DATA)]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        runs[value] = json.loads(r.stdout)
+    assert runs[""]["buildkit_loaded"] is False
+    assert runs["1"]["buildkit_loaded"] is True
+    assert runs[""]["models"] == runs["1"]["models"] and len(runs["1"]["models"]) == 3
