@@ -87,13 +87,6 @@ class Command:
         self.value = value
         self.heredocs = ()
 
-    def __repr__(self) -> str:
-        return (
-            f"Command(cmd={self.cmd!r}, sub_cmd=None, json={self.json!r}, original={self.original!r}, "
-            f"start_line={self.start_line}, end_line={self.end_line}, flags={self.flags!r}, "
-            f"value={self.value!r}, heredocs=())"
-        )
-
 
 class _Unsure(Exception):
     """Raised inside the module where BuildKit must decide; `parse` turns it into None."""
@@ -372,9 +365,10 @@ def _command(line: str, escape: str, start: int, end: int) -> Command:
     return Command(word, is_json, line, start, end, flags, value)
 
 
-def parse(text: str) -> tuple[Command, ...] | None:
+def parse(text: str, split: list[str] | None = None) -> tuple[Command, ...] | None:
     """The instructions of a Dockerfile (byte-order mark already removed) as BuildKit's parser
-    gives them, or None where only BuildKit may say (see the module's docstring)."""
+    gives them, or None where only BuildKit may say (see the module's docstring). `split` is
+    `text.split("\n")` when the caller has it already (it is not changed)."""
     if "\x00" in text:
         return None  # the text goes to Go as a C string: BuildKit sees it cut at the NUL
     if not text.isascii():
@@ -382,9 +376,9 @@ def parse(text: str) -> tuple[Command, ...] | None:
             text.encode("utf-8")
         except UnicodeEncodeError:
             return None  # lone surrogates: not something BuildKit can be given
-    lines = text.split("\n")
+    lines = text.split("\n") if split is None else split
     if lines[-1] == "":
-        lines.pop()  # text ending with a newline: no line after it
+        lines = lines[:-1]  # text ending with a newline: no line after it
     if lines and max(map(len, lines)) > _MAX_LINE:
         return None
     try:

@@ -826,10 +826,10 @@ def _is_windows_image(ref: str) -> bool:
 
 
 class _Builder:
-    def __init__(self, text: str, path: str) -> None:
+    def __init__(self, text: str, path: str, lines: list[str] | None = None) -> None:
         self.text = text
         self.path = path
-        self.lines = text.split("\n")
+        self.lines = text.split("\n") if lines is None else lines
         self.directives = _directives(self.lines)
         self.escape = self.directives.get("escape", "\\") or "\\"
         self.instructions: list[Instruction] = []
@@ -1208,9 +1208,9 @@ def parse(text: str, path: str) -> DockerfileModel:
     lines = body.split("\n")
     if not any(ln.strip() and not ln.lstrip().startswith("#") for ln in lines):
         raise _fail(path, 0, "no instructions (empty, or only comments)")
-    cmds: tuple[Any, ...] | None = None if BUILDKIT_ONLY else dfsyntax.parse(body)
+    cmds: tuple[Any, ...] | None = None if BUILDKIT_ONLY else dfsyntax.parse(body, lines)
     if cmds is not None:
-        return _Builder(body, path).build(cmds)
+        return _Builder(body, path, lines).build(cmds)
     import dockerfile
 
     try:
@@ -1223,7 +1223,7 @@ def parse(text: str, path: str) -> DockerfileModel:
         raise _fail(path, line, reason) from None
     if not cmds:
         raise _fail(path, 0, "no instructions (empty, or only comments)")
-    return _Builder(body, path).build(cmds)
+    return _Builder(body, path, lines).build(cmds)
 
 
 # compiled by mypyc, these cannot be pickled the default way (customhouse/_native.py): frozen, or
